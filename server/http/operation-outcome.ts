@@ -1,0 +1,45 @@
+import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
+
+/** The FHIR issue types this service reports. */
+export type IssueCode = OperationOutcomeIssue['code'];
+
+export interface IssueInput {
+  code: IssueCode;
+  diagnostics: string;
+  severity?: OperationOutcomeIssue['severity'];
+  /** FHIRPath-ish or JSON-pointer location(s) of the problem in the request. */
+  expression?: string[];
+}
+
+export function operationOutcome(issues: IssueInput[]): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((issue) => ({
+      severity: issue.severity ?? 'error',
+      code: issue.code,
+      diagnostics: issue.diagnostics,
+      ...(issue.expression && issue.expression.length > 0 ? { expression: issue.expression } : {}),
+    })),
+  };
+}
+
+/**
+ * An error that the HTTP layer turns into a response with an OperationOutcome body.
+ * Thrown by any pipeline stage that decides the whole request cannot be answered.
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly outcome: OperationOutcome;
+
+  constructor(status: number, issues: IssueInput[] | IssueInput) {
+    const list = Array.isArray(issues) ? issues : [issues];
+    super(list.map((i) => i.diagnostics).join('; '));
+    this.name = 'HttpError';
+    this.status = status;
+    this.outcome = operationOutcome(list);
+  }
+}
+
+export function isOperationOutcome(value: unknown): value is OperationOutcome {
+  return typeof value === 'object' && value !== null && (value as { resourceType?: unknown }).resourceType === 'OperationOutcome';
+}
