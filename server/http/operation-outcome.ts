@@ -1,4 +1,4 @@
-import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
+import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4.js';
 
 /** The FHIR issue types this service reports. */
 export type IssueCode = OperationOutcomeIssue['code'];
