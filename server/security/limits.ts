@@ -1,0 +1,116 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { operationOutcome } from '../http/operation-outcome.ts';
+
+/**
+ * Request limits: JSON nesting depth, number of draft orders, body-parser failures as
+ * OperationOutcomes, and a last-resort response timeout. Body size itself is express.json's `limit`.
+ */
+
+/**
+ * Whether `value` nests objects/arrays deeper than `maxDepth` (`{}` is depth 1, a scalar 0).
+ * Iterative with an explicit stack, so hostile input cannot overflow the call stack here; it stops
+ * at the first container that is too deep.
+ */
+export function jsonDepthExceeds(value: unknown, maxDepth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: Array<[object, number]> = [[value, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item;
+    if (depth > maxDepth) return true;
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** Mount right after express.json(): rejects too-deep bodies before validators or FHIRPath recurse into them. */
+export function createJsonDepthLimit(maxDepth: number): RequestHandler {
+  return (req, res, next) => {
+    const body: unknown = req.body;
+    if (jsonDepthExceeds(body, maxDepth)) {
+      res.status(400).json(operationOutcome([{ code: 'too-costly', diagnostics: `JSON nesting deeper than ${maxDepth} levels` }]));
+      return;
+    }
+    next();
+  };
+}
+
+function entryCount(bundle: unknown): number {
+  if (typeof bundle !== 'object' || bundle === null) return 0;
+  const entry: unknown = (bundle as { entry?: unknown }).entry;
+  return Array.isArray(entry) ? entry.length : 0;
+}
+
+/** Number of entries in `context.draftOrders` of a hook request body (0 when absent or malformed). */
+export function draftOrderCount(body: unknown): number {
+  if (typeof body !== 'object' || body === null) return 0;
+  const context: unknown = (body as { context?: unknown }).context;
+  if (typeof context !== 'object' || context === null) return 0;
+  return entryCount((context as { draftOrders?: unknown }).draftOrders);
+}
+
+/** Rejects hook requests with more than `max` draft orders (each may trigger FHIR queries). */
+export function createDraftOrdersLimit(max: number): RequestHandler {
+  return (req, res, next) => {
+    const count = draftOrderCount(req.body as unknown);
+    if (count > max) {
+      res
+        .status(400)
+        .json(operationOutcome([{ code: 'too-costly', diagnostics: `${count} draft orders; at most ${max} are accepted`, expression: ['context.draftOrders'] }]));
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * Turns express.json()/body-parser failures (malformed JSON, too large, bad charset) into 4xx
+ * OperationOutcomes instead of Express's default HTML page; other errors go on to `next`.
+ */
+export const bodyErrorHandler: ErrorRequestHandler = (err: unknown, _req, res, next) => {
+  const e = err as { type?: unknown; status?: unknown; statusCode?: unknown } | null;
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+  if (typeof e?.type !== 'string' || status === undefined || status < 400 || status > 499 || res.headersSent) {
+    next(err);
+    return;
+  }
+  if (e.type === 'entity.too.large') {
+    res.status(413).json(operationOutcome([{ code: 'too-costly', diagnostics: 'Request body too large' }]));
+  } else if (e.type === 'entity.parse.failed') {
+    res.status(400).json(operationOutcome([{ code: 'structure', diagnostics: 'Request body is not valid JSON' }]));
+  } else if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
+    res.status(415).json(operationOutcome([{ code: 'not-supported', diagnostics: 'Unsupported request body encoding' }]));
+  } else {
+    res.status(status).json(operationOutcome([{ code: 'invalid', diagnostics: 'Request body could not be read' }]));
+  }
+};
+
+/**
+ * Last-resort guard: if nothing has responded after `ms`, answer with `status` and either `body(req)`
+ * or an OperationOutcome (code `timeout`), and set `res.locals.timedOut` so late handlers can stop.
+ * 5xx statuses are refused because the service must never produce one. The default 408 tells the
+ * client the request was not processed; for hook endpoints, whose pipeline answers within its own
+ * FHIR deadline, a caller may prefer `200` with `() => ({ cards: [], systemActions: [] })`.
+ * Handlers (and the final error handler) must check `res.headersSent` before writing.
+ */
+export function requestTimeout(ms: number, status = 408, body?: (req: Request) => unknown): RequestHandler {
+  if (!Number.isInteger(status) || status < 200 || status > 499) {
+    throw new TypeError(`requestTimeout: status must be 2xx-4xx, got ${status}`);
+  }
+  return (req, res, next) => {
+    const timer = setTimeout(() => {
+      if (res.headersSent) return;
+      res.locals.timedOut = true;
+      if (status === 408) res.set('Connection', 'close');
+      res
+        .status(status)
+        .json(body ? body(req) : operationOutcome([{ code: 'timeout', diagnostics: `No response within ${ms} ms` }]));
+    }, ms);
+    const clear = (): void => clearTimeout(timer);
+    res.once('finish', clear);
+    res.once('close', clear);
+    next();
+  };
+}
