@@ -1,0 +1,200 @@
+import type { CodeableConcept, Coding } from 'fhir/r4.js';
+import type { ValueSetDefinition, ValueSetInclude } from './types.ts';
+
+/**
+ * Code systems the service recognises, with every URI variant seen in real payloads
+ * (payers-and-codes.md "Code systems"). Unknown systems keep their URI as their key, so local
+ * lab codes from configuration work the same way.
+ */
+const SYSTEM_ALIASES: Record<string, string[]> = {
+  hcpcs: [
+    'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets',
+    'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets',
+    'https://bluebutton.cms.gov/resources/codesystem/hcpcs',
+  ],
+  ndc: ['http://hl7.org/fhir/sid/ndc'],
+  rxnorm: ['http://www.nlm.nih.gov/research/umls/rxnorm'],
+  'icd-10-cm': ['http://hl7.org/fhir/sid/icd-10-cm'],
+  'icd-10-pcs': ['http://www.cms.gov/Medicare/Coding/ICD10', 'http://hl7.org/fhir/sid/icd-10-pcs'],
+  snomed: ['http://snomed.info/sct'],
+  loinc: ['http://loinc.org'],
+  cpt: ['http://www.ama-assn.org/go/cpt'],
+  nucc: ['http://nucc.org/provider-taxonomy'],
+  npi: ['http://hl7.org/fhir/sid/us-npi'],
+  ucum: ['http://unitsofmeasure.org'],
+  sopt: ['https://nahdo.org/sopt', 'urn:oid:2.16.840.1.113883.3.221.5'],
+  hgnc: ['http://www.genenames.org/geneId', 'http://www.genenames.org'],
+};
+
+const URI_TO_KEY = new Map<string, string>();
+for (const [key, uris] of Object.entries(SYSTEM_ALIASES)) {
+  for (const uri of uris) URI_TO_KEY.set(uri.toLowerCase(), key);
+}
+
+/** The canonical URI of a system key, for codings the service emits. */
+export function systemUri(key: string): string {
+  return SYSTEM_ALIASES[key]?.[0] ?? key;
+}
+
+/** Maps a system URI (any accepted variant) or an alias to its key. */
+export function systemKey(system: string | undefined): string {
+  if (!system) return '';
+  const trimmed = system.trim();
+  if (SYSTEM_ALIASES[trimmed]) return trimmed;
+  return URI_TO_KEY.get(trimmed.toLowerCase()) ?? trimmed;
+}
+
+/**
+ * NDCs arrive 10-digit hyphenated (4-4-2, 5-3-2, 5-4-1) or as the 11-digit 5-4-2 HIPAA form.
+ * Both normalise to 11 digits. A bare 10-digit NDC without hyphens is ambiguous and kept as is.
+ */
+export function normaliseNdc(code: string): string {
+  const trimmed = code.trim();
+  const parts = trimmed.split('-');
+  if (parts.length === 3 && parts.every((p) => /^\d+$/.test(p))) {
+    const [labeler, product, pack] = parts as [string, string, string];
+    return labeler.padStart(5, '0') + product.padStart(4, '0') + pack.padStart(2, '0');
+  }
+  return trimmed.replace(/\s+/g, '');
+}
+
+export function normaliseCode(key: string, code: string): string {
+  switch (key) {
+    case 'ndc':
+      return normaliseNdc(code);
+    case 'icd-10-cm':
+    case 'icd-10-pcs':
+      return code.trim().toUpperCase().replace(/\./g, '');
+    case 'hcpcs':
+    case 'cpt':
+    case 'nucc':
+      return code.trim().toUpperCase();
+    default:
+      return code.trim();
+  }
+}
+
+export interface NormalisedCoding {
+  system: string;
+  code: string;
+  display?: string;
+}
+
+export function normaliseCoding(coding: Coding): NormalisedCoding | undefined {
+  if (typeof coding.code !== 'string' || coding.code.trim() === '') return undefined;
+  const key = systemKey(coding.system);
+  return { system: key, code: normaliseCode(key, coding.code), ...(coding.display ? { display: coding.display } : {}) };
+}
+
+export function conceptCodings(concept: CodeableConcept | undefined): NormalisedCoding[] {
+  const out: NormalisedCoding[] = [];
+  for (const coding of concept?.coding ?? []) {
+    const n = normaliseCoding(coding);
+    if (n) out.push(n);
+  }
+  return out;
+}
+
+/** Texts of a concept used for text matching: its text and every coding display. */
+export function conceptTexts(concept: CodeableConcept | undefined): string[] {
+  const texts: string[] = [];
+  if (concept?.text) texts.push(concept.text);
+  for (const coding of concept?.coding ?? []) if (coding.display) texts.push(coding.display);
+  return texts;
+}
+
+interface CompiledInclude {
+  system: string;
+  codes: Set<string>;
+  prefixes: string[];
+  ranges: [string, string][];
+}
+
+function compileInclude(include: ValueSetInclude): CompiledInclude {
+  const system = systemKey(include.system);
+  return {
+    system,
+    codes: new Set((include.codes ?? []).map((c) => normaliseCode(system, c))),
+    prefixes: (include.prefixes ?? []).map((p) => normaliseCode(system, p)),
+    ranges: (include.ranges ?? []).map(([lo, hi]) => [normaliseCode(system, lo), normaliseCode(system, hi)]),
+  };
+}
+
+function includeMatches(inc: CompiledInclude, coding: NormalisedCoding): boolean {
+  if (inc.system !== coding.system) return false;
+  if (inc.codes.has(coding.code)) return true;
+  for (const prefix of inc.prefixes) if (coding.code.startsWith(prefix)) return true;
+  for (const [lo, hi] of inc.ranges) {
+    // Ranges compare on the category: "A00".."B99" includes "B97.4" and "A15".
+    if (coding.code.slice(0, lo.length) >= lo && coding.code.slice(0, hi.length) <= hi) return true;
+  }
+  return false;
+}
+
+/** A value set compiled for fast matching; built once at startup. */
+export class CompiledValueSet {
+  readonly id: string;
+  readonly title: string;
+  private readonly includes: CompiledInclude[];
+  private readonly excludes: CompiledInclude[];
+  private readonly textGroups: RegExp[][];
+
+  constructor(id: string, definition: ValueSetDefinition) {
+    this.id = id;
+    this.title = definition.title;
+    this.includes = definition.include.map(compileInclude);
+    this.excludes = (definition.exclude ?? []).map(compileInclude);
+    this.textGroups = (definition.textMatch ?? []).map((group) => group.map((pattern) => new RegExp(pattern, 'i')));
+  }
+
+  matchesCoding(coding: NormalisedCoding): boolean {
+    if (!this.includes.some((inc) => includeMatches(inc, coding))) return false;
+    return !this.excludes.some((exc) => includeMatches(exc, coding));
+  }
+
+  matchesText(text: string): boolean {
+    return this.textGroups.some((group) => group.every((re) => re.test(text)));
+  }
+
+  /** The first matching coding, or the matching text, of a concept. */
+  match(concept: CodeableConcept | undefined): { coding?: NormalisedCoding; text?: string } | undefined {
+    for (const coding of conceptCodings(concept)) {
+      if (this.matchesCoding(coding)) return { coding };
+    }
+    if (this.textGroups.length > 0) {
+      for (const text of conceptTexts(concept)) {
+        if (this.matchesText(text)) return { text };
+      }
+    }
+    return undefined;
+  }
+
+  matches(concept: CodeableConcept | undefined): boolean {
+    return this.match(concept) !== undefined;
+  }
+
+  /** Every exact code with its system URI, for building search queries. */
+  exactCodes(): { system: string; code: string }[] {
+    const out: { system: string; code: string }[] = [];
+    for (const inc of this.includes) for (const code of inc.codes) out.push({ system: systemUri(inc.system), code });
+    return out;
+  }
+}
+
+/** Human-readable form of a coding for evidence text, e.g. "G12.0 (ICD-10-CM)". */
+export function describeCoding(coding: NormalisedCoding): string {
+  const label: Record<string, string> = {
+    'icd-10-cm': 'ICD-10-CM',
+    snomed: 'SNOMED CT',
+    loinc: 'LOINC',
+    rxnorm: 'RxNorm',
+    ndc: 'NDC',
+    hcpcs: 'HCPCS',
+    cpt: 'CPT',
+    nucc: 'NUCC',
+  };
+  let code = coding.code;
+  if (coding.system === 'icd-10-cm' && code.length > 3) code = `${code.slice(0, 3)}.${code.slice(3)}`;
+  const system = label[coding.system] ?? coding.system;
+  return coding.display ? `${coding.display} (${system} ${code})` : `${system} ${code}`;
+}
