@@ -1,13 +1,13 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Coverage, Identifier } from 'fhir/r4.js';
 import type { CompiledPolicy } from './engine/context.ts';
 import { inRange } from './engine/dates.ts';
 import { compileExpression, type CompiledExpression } from './engine/fhirpath.ts';
 import { ProductCatalog } from './engine/products.ts';
 import { CompiledValueSet, normaliseCode, systemKey } from './engine/terminology.ts';
+import { createAjv } from './schema/ajv.ts';
 import type { Check, MatchedProduct, PolicyDocument, ProductDefinition, ValueSetDefinition, ValueSetInclude } from './engine/types.ts';
 
 /**
@@ -50,11 +50,8 @@ export class PolicyDataError extends Error {
   }
 }
 
-const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
-
 function schemaValidator(dir: string): Ajv {
-  const ajv = new Ajv({ allErrors: false, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true });
-  addFormats(ajv);
+  const ajv = createAjv({ allErrors: false, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true });
   for (const name of ['valueset', 'policy', 'products', 'payers', 'terminology']) {
     const file = path.join(dir, 'schema', `${name}.schema.json`);
     ajv.addSchema(JSON.parse(readFileSync(file, 'utf8')) as object, name);
