@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { SUGGESTED_EXTRA_REDACT_PATHS } from './security/redaction.ts';
 
 export type { Logger } from 'pino';
 
@@ -22,6 +23,7 @@ export const REDACT_PATHS = [
   '*.jwt',
   'patientId',
   '*.patientId',
+  ...SUGGESTED_EXTRA_REDACT_PATHS,
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

@@ -1,0 +1,106 @@
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { policyPage } from '../cards/policy-page.ts';
+import type { PolicyRegistry } from '../policies/registry.ts';
+import { HttpError, operationOutcome } from './http/operation-outcome.ts';
+import type { Logger } from './logger.ts';
+import { answerHook, type PipelineDeps } from './pipeline.ts';
+import type { ServiceCatalog } from './protocol/services.ts';
+import { HookRequestValidator } from './protocol/validate.ts';
+import { createClientAuthenticator } from './security/client-auth.ts';
+import { createCors } from './security/cors.ts';
+import { bodyErrorHandler, createDraftOrdersLimit, createJsonDepthLimit, requestTimeout } from './security/limits.ts';
+import { createRateLimiter } from './security/rate-limit.ts';
+import type { TrustedClient } from './security/trusted-clients.ts';
+import type { DecisionRecord } from './store/types.ts';
+import type { ServiceConfig } from './config.ts';
+
+/** Receives each decision before its response is sent; the response waits for it (issue: decision log). */
+export interface DecisionRecorder {
+  record(decision: DecisionRecord): Promise<void>;
+}
+
+export interface AppDeps {
+  config: ServiceConfig;
+  logger: Logger;
+  registry: PolicyRegistry;
+  services: ServiceCatalog;
+  /** Trusted CDS clients; undefined means authentication is off (development only). */
+  clients: TrustedClient[] | undefined;
+  recorder?: DecisionRecorder;
+  /** Extra routers mounted after the hook routes (feedback, decision lookup). */
+  routers?: RequestHandler[];
+  now?: () => Date;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, logger, registry, services } = deps;
+  const pipeline: PipelineDeps = {
+    registry,
+    services,
+    validator: new HookRequestValidator(config.maxDraftOrders),
+    logger,
+    baseUrl: config.baseUrl,
+    fhirDeadlineMs: config.fhirDeadlineMs,
+    fhirMaxPages: config.fhirMaxPages,
+    now: deps.now ?? (() => new Date()),
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', policies: registry.policies.length, services: services.document.services.length });
+  });
+  app.get('/policies/:id', (req, res) => {
+    const policy = registry.policy(req.params.id);
+    if (!policy) {
+      res.status(404).json(operationOutcome([{ code: 'not-found', diagnostics: `No policy "${req.params.id}"` }]));
+      return;
+    }
+    const payer = registry.payer(policy.doc.payer);
+    if (req.accepts(['html', 'json']) === 'json') res.json(policy.doc);
+    else res.type('html').send(policyPage(policy.doc, payer?.name ?? policy.doc.payer));
+  });
+
+  // Order matters: see server/security/README.md.
+  app.use(createCors(config.corsOrigins));
+  app.use('/cds-services', createClientAuthenticator({ clients: deps.clients, baseUrl: config.baseUrl, logger }));
+  app.use(createRateLimiter({ perMinute: config.rateLimitPerMinute }));
+  app.use(requestTimeout(config.requestTimeoutMs));
+  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'] }));
+  app.use(bodyErrorHandler);
+  app.use(createJsonDepthLimit(config.maxJsonDepth));
+  app.use('/cds-services', createDraftOrdersLimit(config.maxDraftOrders));
+
+  app.get('/cds-services', (_req, res) => {
+    res.type('application/json').send(services.json);
+  });
+  app.post('/cds-services/:id', async (req, res) => {
+    const result = await answerHook(pipeline, req.params.id, req.body, {
+      iss: res.locals.clientIss as string | undefined,
+      client: res.locals.client as TrustedClient | undefined,
+    });
+    // CRD §found-37: the answer is acknowledged only once its record is kept.
+    if (deps.recorder) await deps.recorder.record(result.record);
+    if (res.headersSent) return;
+    res.json(result.response);
+  });
+  for (const router of deps.routers ?? []) app.use(router);
+
+  app.use((req, res) => {
+    res.status(404).json(operationOutcome([{ code: 'not-found', diagnostics: `No route for ${req.method} ${req.path}` }]));
+  });
+  const errors: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
+    if (res.headersSent) return;
+    if (err instanceof HttpError) {
+      res.status(err.status).json(err.outcome);
+      return;
+    }
+    // A bug, not the caller's fault; logged without request data.
+    logger.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'unhandled error');
+    res.status(500).json(operationOutcome([{ code: 'exception', severity: 'fatal', diagnostics: 'Internal error; the request was not processed' }]));
+  };
+  app.use(errors);
+  return app;
+}
