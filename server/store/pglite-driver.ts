@@ -1,35 +1,119 @@
-import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
+import { Worker } from 'node:worker_threads';
 import type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 
-interface PgliteLike {
-  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
-  exec(sql: string): Promise<unknown>;
-}
+export type WorkerRequest =
+  | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined }
+  | { id: number; kind: 'exec'; sql: string }
+  | { id: number; kind: 'close' };
 
-function executor(db: PgliteLike): SqlExecutor {
-  return {
-    query: async <R>(sql: string, params?: unknown[]) => (await db.query<R>(sql, params)).rows,
-    exec: async (sql: string) => {
-      await db.exec(sql);
-    },
-  };
+export type WorkerReply =
+  | { id: number; ok: true; rows: unknown[] }
+  | { id: number; ok: false; error: { message: string; code?: string; name?: string } };
+
+type NewRequest = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+
+type Pending = { resolve: (rows: unknown[]) => void; reject: (err: unknown) => void };
+
+/** An error from the worker, keeping the SQLSTATE `code` the store classifies errors by. */
+class PgliteError extends Error {
+  readonly code: string | undefined;
+  constructor(error: { message: string; code?: string; name?: string }) {
+    super(error.message);
+    this.name = error.name ?? 'PgliteError';
+    this.code = error.code;
+  }
 }
 
 /**
- * Embedded PostgreSQL (WASM) on the local filesystem. PGlite runs one backend in this process
- * and serialises queries itself. Its files are written with synchronous write(2) calls, so a
- * committed transaction is in the kernel when the call returns and survives SIGKILL; PGlite
- * starts postgres with fsync off, so it does not survive power loss (use PostgreSQL for that).
+ * Embedded PostgreSQL (PGlite, WASM) on the local filesystem, run in a worker thread. PGlite
+ * writes its files with synchronous write(2) calls, so a committed statement is in the kernel
+ * when the worker replies and survives SIGKILL of the process. PGlite starts postgres with fsync
+ * off, so it does not survive power loss or a kernel crash: use PostgreSQL for that.
+ *
+ * PGlite has one session, so this side runs one statement at a time and a transaction holds
+ * that turn from BEGIN to COMMIT.
  */
 export async function openPgliteDriver(dir: string): Promise<SqlDriver> {
-  await mkdir(dir, { recursive: true });
-  const db = await PGlite.create(dir);
-  const base = executor(db);
+  // The worker is TypeScript too: it loads itself through tsx's API (a worker does not inherit
+  // the --import hooks of the main thread on Node 20).
+  const entry = new URL('./pglite-worker.ts', import.meta.url).href;
+  const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
+  const worker = new Worker(boot, { eval: true, workerData: { dir } });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let gone: Error | undefined;
+
+  const failAll = (err: Error): void => {
+    gone = err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    pending.set(0, { resolve: () => resolve(), reject });
+  });
+  worker.on('message', (reply: WorkerReply) => {
+    const p = pending.get(reply.id);
+    if (!p) return;
+    pending.delete(reply.id);
+    if (reply.ok) p.resolve(reply.rows);
+    else p.reject(new PgliteError(reply.error));
+  });
+  worker.on('error', (err) => failAll(new Error(`PGlite worker failed: ${err.message}`)));
+  worker.on('exit', (code) => failAll(new Error(`PGlite worker exited (${code})`)));
+
+  const call = (req: NewRequest): Promise<unknown[]> => {
+    if (gone) return Promise.reject(gone);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...req, id });
+    });
+  };
+
+  // One statement or transaction at a time, in submission order.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+
+  const raw: SqlExecutor = {
+    query: async <R>(sql: string, params?: unknown[]) => (await call({ kind: 'query', sql, params })) as R[],
+    exec: async (sql: string) => {
+      await call({ kind: 'exec', sql });
+    },
+  };
+
+  try {
+    await ready;
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+
   return {
     engine: 'pglite',
-    ...base,
-    transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
-    close: () => db.close(),
+    query: (sql, params) => exclusive(() => raw.query(sql, params)),
+    exec: (sql) => exclusive(() => raw.exec(sql)),
+    transaction: (fn) =>
+      exclusive(async () => {
+        await raw.exec('BEGIN');
+        try {
+          const result = await fn(raw);
+          await raw.exec('COMMIT');
+          return result;
+        } catch (err) {
+          await raw.exec('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    close: () =>
+      exclusive(async () => {
+        if (gone) return;
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        await call({ kind: 'close' }).catch(() => undefined);
+        await exited;
+      }),
   };
 }
