@@ -197,7 +197,7 @@ function determine(input: PolicyEvaluationInput, results: CriterionResult[], rul
   const items = missing.flatMap((r) => r.missing);
   if (items.length > 0) {
     determination.docNeeded = [...new Set(items.map((i) => i.category))];
-    determination.reasons.push({ text: `Documentation needed: ${items.map((i) => i.text).join('; ')}` });
+    determination.reasons.push({ text: `Documentation needed: ${items.map((i) => i.text).join('; ')}`, documentation: true });
   }
   if (unavailable.length > 0) {
     determination.covered = 'indeterminate';

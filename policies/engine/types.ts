@@ -377,8 +377,12 @@ export interface PolicyDocument {
   criteria: CriterionDefinition[];
   /** Notes always shown on the card (e.g. Medicaid case-by-case review). */
   notes?: { text: string; productLineFamilies?: string[]; maxAgeYearsExclusive?: number; section: string }[];
-  /** Instructions for the PA request and claim. */
+  /** Instructions for the PA request, administration or claim, shown on an Instructions card. */
   instructions?: { text: string; section: string }[];
+  /** Card type of the Instructions card (cdshooks-card-type code; default clinical-reminder). */
+  instructionsTopic?: string;
+  /** Summary of the Instructions card, after the product name. */
+  instructionsSummary?: string;
   valueSets?: Record<string, ValueSetDefinition>;
 }
 
@@ -437,8 +441,11 @@ export interface Determination {
   paNeeded?: PaNeededCode;
   docNeeded: ('clinical' | 'admin')[];
   infoNeeded: InfoNeeded[];
-  /** Reasons in words; each becomes a CRD reason. */
-  reasons: { text: string; code?: 'technical' }[];
+  /**
+   * Reasons in words; each becomes a CRD reason. `documentation` marks the reason that asks for
+   * documentation, which order-select must not send (CRD §hook-19).
+   */
+  reasons: { text: string; code?: 'technical'; documentation?: boolean }[];
   /** Earliest date the service may be given (timing criteria). */
   earliestDate?: string;
   /** Authorization expiry (authorizationMonths). */

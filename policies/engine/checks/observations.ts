@@ -121,7 +121,8 @@ export function observationCheck(check: ObservationCheck, ctx: EvaluationContext
   const raw = check.valuePath ? expression(ctx, check.valuePath)(latest)[0] : directValue(latest);
 
   if (check.valueKind === 'presence') {
-    return withMethod(outcome('met', { evidence: [{ reference: referenceOf(latest), text: `${label}${method.phrase}${at}` }] }), method, missingItem);
+    const shown = describePresent(raw);
+    return withMethod(outcome('met', { evidence: [{ reference: referenceOf(latest), text: `${label}${shown ? ` ${shown}` : ''}${method.phrase}${at}` }] }), method, missingItem);
   }
 
   let decided: { status: CriterionStatus; display: string; band?: ValueBand } | undefined;
@@ -180,6 +181,13 @@ function withMethod(result: CheckOutcome, method: MethodFinding, missingItem: { 
     notes: [...result.notes, ...(method.note ? [method.note] : [])],
     missing: method.status === 'missing' ? [...result.missing, missingItem] : result.missing,
   };
+}
+
+/** A result's value for evidence text, when it has a simple one. */
+function describePresent(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw.length <= 40 ? raw : undefined;
+  if (typeof raw === 'object' && raw !== null && 'value' in raw) return fromQuantity(raw as Quantity)?.display;
+  return undefined;
 }
 
 function describeRaw(raw: unknown): string {
