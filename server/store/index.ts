@@ -9,6 +9,7 @@ import type { SqlDriver } from './sql-driver.ts';
 import type { DecisionStore, OpenStoreOptions } from './types.ts';
 
 export type * from './types.ts';
+export type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 export { DecisionRejectedError, StoreUnavailableError } from './errors.ts';
 
 export const DEFAULT_COMMIT_TIMEOUT_MS = 1500;
@@ -18,7 +19,12 @@ export const DEFAULT_RETRY_INTERVAL_MS = 2000;
  * Opens the decision store: PostgreSQL when databaseUrl is set (instances may share it),
  * otherwise embedded PGlite under <dataDir>/pglite. Migrations run before this resolves.
  */
-export async function openDecisionStore(options: OpenStoreOptions): Promise<DecisionStore> {
+export function openDecisionStore(options: OpenStoreOptions): Promise<DecisionStore> {
+  return openDecisionStoreWith(options, (driver) => driver);
+}
+
+/** openDecisionStore with the engine's driver wrapped, for tests that inject faults. */
+export async function openDecisionStoreWith(options: OpenStoreOptions, wrap: (driver: SqlDriver) => SqlDriver): Promise<DecisionStore> {
   const dataDir = path.resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const useSpool = options.spool ?? true;
@@ -26,7 +32,7 @@ export async function openDecisionStore(options: OpenStoreOptions): Promise<Deci
   const release = useSpool || !options.databaseUrl ? await lockDataDir(dataDir) : async () => undefined;
   let driver: SqlDriver | undefined;
   try {
-    driver = options.databaseUrl
+    const engine = options.databaseUrl
       ? openPgDriver({
           connectionString: options.databaseUrl,
           logger: options.logger,
@@ -34,6 +40,7 @@ export async function openDecisionStore(options: OpenStoreOptions): Promise<Deci
           queryTimeoutMs: Math.max(30_000, commitTimeoutMs * 4),
         })
       : await openPgliteDriver(path.join(dataDir, 'pglite'));
+    driver = wrap(engine);
     return await SqlDecisionStore.open(driver, {
       logger: options.logger,
       spool: useSpool ? new Spool(dataDir, options.logger) : null,
