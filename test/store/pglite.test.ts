@@ -1,0 +1,4 @@
+import { pgliteEngine } from './helpers.ts';
+import { storeSuite } from './suite.ts';
+
+storeSuite(pgliteEngine);
