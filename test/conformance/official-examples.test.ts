@@ -197,7 +197,7 @@ describe('discovery as Inferno checks it (CRD server suite, Group 1)', () => {
     for (const file of ['crd-ig/discovery_CRDServices.json', 'cds-hooks-spec/discovery_response.json', 'inferno/discovery_inferno_simulated_crd_server_v220.json']) {
       const official = examples.find((e) => e.name === file)!.body as { services: Json[] };
       for (const field of ['hook', 'title', 'description', 'id', 'prefetch']) {
-        const types = new Set(official.services.map((s) => typeof s[field]).filter((t) => t !== 'undefined'));
+        const types = new Set<string>(official.services.map((s) => typeof s[field]).filter((t) => t !== 'undefined'));
         for (const service of ours.services) assert.ok(types.size === 0 || types.has(typeof service[field]), `${file}: ${field}`);
       }
     }
