@@ -89,7 +89,7 @@ export class Batcher<T> {
   async #run(batch: BatchEntry<T>[]): Promise<void> {
     try {
       await this.flush(batch);
-      for (const e of batch) e.reject(new Error('batch flush left the entry unsettled'));
+      for (const e of batch) if (!e.settled) e.reject(new Error('batch flush left the entry unsettled'));
     } catch (err) {
       for (const e of batch) e.reject(err);
     } finally {
