@@ -75,6 +75,7 @@ export function hookRequestSchema(hook: 'order-sign' | 'order-select', maxOrders
       },
       extension: { type: 'object' },
     },
-    dependentRequired: { fhirAuthorization: ['fhirServer'] },
+    // draft-07 "dependencies" (the Ajv class implements draft-07; it silently ignored 2019-09's dependentRequired).
+    dependencies: { fhirAuthorization: ['fhirServer'] },
   };
 }

@@ -20,10 +20,11 @@ function describe(error: ErrorObject): IssueInput {
   let message = error.message ?? 'is invalid';
   if (error.keyword === 'required') message = `is missing required property "${String(params.missingProperty)}"`;
   if (error.keyword === 'const') message = `must be "${String(params.allowedValue)}"`;
-  if (error.keyword === 'dependentRequired') message = `must have "${String(params.missingProperty)}" when "${String(params.property)}" is present`;
-  const field = error.keyword === 'required' ? `${where === '(body)' ? '' : `${where}.`}${String(params.missingProperty)}` : where;
+  const dependency = error.keyword === 'dependencies' || error.keyword === 'dependentRequired';
+  if (dependency) message = `must have "${String(params.missingProperty)}" when "${String(params.property)}" is present`;
+  const field = error.keyword === 'required' || dependency ? `${where === '(body)' ? '' : `${where}.`}${String(params.missingProperty)}` : where;
   return {
-    code: error.keyword === 'required' ? 'required' : error.keyword === 'maxItems' || error.keyword === 'maxProperties' ? 'too-costly' : 'structure',
+    code: error.keyword === 'required' || dependency ? 'required' : error.keyword === 'maxItems' || error.keyword === 'maxProperties' ? 'too-costly' : 'structure',
     diagnostics: `${where} ${message}`,
     expression: [field],
   };
