@@ -3,7 +3,7 @@
 // 400 (CRD §hook-13); davinci-crd.configuration is honoured and nonsense in it is ignored.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Bundle, Coverage, FhirResource, Organization } from 'fhir/r4.js';
+import type { Bundle, CommunicationRequest, Coverage, FhirResource, NutritionOrder, Organization } from 'fhir/r4.js';
 import request from 'supertest';
 import { ORDER_SELECT, ORDER_SIGN, testApp } from '../support/app.ts';
 import { assertCrdConformant, coverageInformationByOrder } from '../support/crd-conformance.ts';
@@ -289,10 +289,9 @@ describe('unknown fields are ignored (CRD §hook-23, §found-33)', () => {
   it('draft orders of other CRD request types (NutritionOrder, CommunicationRequest) are tolerated', async () => {
     const c = zolgensmaCase();
     const b = hookRequest(c);
-    drafts(b).entry!.push(
-      { resource: { resourceType: 'NutritionOrder', id: 'no-1', status: 'draft', intent: 'order', patient: { reference: 'Patient/pat-sma-1' }, dateTime: '2026-01-01' } },
-      { resource: { resourceType: 'CommunicationRequest', id: 'cr-1', status: 'draft' } },
-    );
+    const nutrition: NutritionOrder = { resourceType: 'NutritionOrder', id: 'no-1', status: 'draft', intent: 'order', patient: { reference: 'Patient/pat-sma-1' }, dateTime: '2026-01-01' };
+    const communication: CommunicationRequest = { resourceType: 'CommunicationRequest', id: 'cr-1', status: 'draft' };
+    drafts(b).entry!.push({ resource: nutrition }, { resource: communication });
     const res = await sign(b);
     assert.equal(res.status, 200, res.text);
     assertCrdConformant(res.body, { request: b, payerName: PAYER, requireCoverageInformation: true });
