@@ -234,6 +234,11 @@ export function storeSuite(engine: Engine): void {
           'feedback[0].overrideReason',
         ],
         [
+          'accepted suggestions on an overridden card',
+          { feedback: [{ card: 'c', outcome: 'overridden', acceptedSuggestions: [{ id: 's' }], outcomeTimestamp: ts }] },
+          'feedback[0].acceptedSuggestions',
+        ],
+        [
           'second item wrong',
           { feedback: [{ card: 'c', outcome: 'overridden', outcomeTimestamp: ts }, { card: 7, outcome: 'overridden', outcomeTimestamp: ts }] },
           'feedback[1].card',
