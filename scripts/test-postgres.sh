@@ -26,7 +26,8 @@ free_port() {
   node -e "const s=require('node:net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
 
-instance_dir() { echo "${TMPDIR:-/tmp}/crd-test-pg-$1"; }
+# Under /tmp (not $TMPDIR): the postgres user must be able to reach it.
+instance_dir() { echo "/tmp/crd-test-pg-$1"; }
 
 start() {
   if [[ -n "${TEST_DATABASE_URL:-}" ]]; then echo "$TEST_DATABASE_URL"; return 0; fi
