@@ -200,8 +200,11 @@ export async function gatherRecord(
   maxPages: number,
 ): Promise<GatherResult> {
   const record = emptyRecord();
-  record.draftOrders = bundleEntries(request.context.draftOrders).filter(isOrderResource);
+  const drafted = bundleEntries(request.context.draftOrders);
+  record.draftOrders = drafted.filter(isOrderResource);
   const sink = new RecordSink(record);
+  // A draft MedicationRequest may point (medicationReference) at a Medication sent in the same Bundle.
+  sink.add(drafted.filter((r) => r.resourceType === 'Medication'));
   const sources: Record<string, KeySource> = {};
   const problems: string[] = [];
   const markUnavailable = (category: DataCategory, why: string, key?: string) => {
