@@ -214,12 +214,17 @@ export async function gatherRecord(
   };
 
   const tasks: Promise<void>[] = [];
+  /** "Type/id" of read keys prefetched as null. */
+  const declaredAbsent = new Set<string>();
   for (const [key, template] of Object.entries(templates)) {
     const spec = PREFETCH_KEYS[key];
     if (!spec) continue;
     const value = request.prefetch?.[key];
     if (value === null) {
       sources[key] = 'none';
+      // The EHR says this resource does not exist: do not read it through a reference either.
+      const reference = spec.kind === 'read' ? renderTemplate(template, request.context) : undefined;
+      if (reference) declaredAbsent.add(reference);
       continue;
     }
     if (value !== undefined && !prefetchFailed(value)) {
@@ -278,7 +283,7 @@ export async function gatherRecord(
     for (const ref of refs) {
       if (ref.reference?.startsWith('#')) continue;
       const key = referenceKey(ref.reference);
-      if (key && !sink.has(key)) wanted.add(key);
+      if (key && !sink.has(key) && !declaredAbsent.has(key)) wanted.add(key);
     }
     return [...wanted].slice(0, MAX_REFERENCE_READS).map((key) =>
       fhir.read(key).then(
