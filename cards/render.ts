@@ -3,7 +3,8 @@ import type { Extension, FhirResource } from 'fhir/r4.js';
 import type { PolicyDecision } from '../policies/engine/types.ts';
 import type { Action, Card, CrdConfiguration, HookResponse } from '../server/protocol/types.ts';
 import { clinicianCard, instructionsCard } from './clinician-card.ts';
-import { coverageInformation, withCoverageInformation } from './coverage-information.ts';
+import { COVERAGE_INFORMATION_URL, CRD_TEMP_CODES, coverageInformation, withCoverageInformation } from './coverage-information.ts';
+import { fitSummary } from './markdown.ts';
 
 /** One order's decisions under the member's coverage, ready to render. */
 export interface OrderOutcome {
@@ -103,4 +104,42 @@ export function renderResponse(outcomes: OrderOutcome[], ctx: RenderContext): Re
       topic: c.source.topic.code,
     })),
   };
+}
+
+/**
+ * The answer when its decision record could not be kept anywhere (database and local spool both
+ * failed): the clinician still gets the guidance, but nothing is asserted that the payer could not
+ * later trace — every coverage-information becomes indeterminate with a technical reason.
+ */
+export function unrecordedResponse(response: HookResponse): HookResponse {
+  const note = 'This answer could not be recorded in the decision log, so it is not a coverage assertion; ask again before relying on it.';
+  const systemActions = (response.systemActions ?? []).map((action) => {
+    const resource = action.resource as (FhirResource & { extension?: Extension[] }) | undefined;
+    if (!resource) return action;
+    const extension = (resource.extension ?? []).map((ext) => {
+      if (ext.url !== COVERAGE_INFORMATION_URL) return ext;
+      const keep = new Set(['coverage', 'date', 'coverage-assertion-id']);
+      const parts = (ext.extension ?? []).filter((sub) => keep.has(sub.url));
+      const coverage = parts.filter((p) => p.url === 'coverage');
+      const rest = parts.filter((p) => p.url !== 'coverage');
+      return {
+        ...ext,
+        extension: [
+          ...coverage,
+          { url: 'covered', valueCode: 'indeterminate' },
+          { url: 'pa-needed', valueCode: 'indeterminate' },
+          { url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP_CODES, code: 'technical', display: 'Technical issue' }], text: note } },
+          ...rest,
+        ],
+      };
+    });
+    return { ...action, resource: { ...resource, extension } as FhirResource };
+  });
+  const cards = response.cards.map((card) => ({
+    ...card,
+    indicator: 'warning' as const,
+    summary: card.summary.startsWith('Not recorded: ') ? card.summary : fitSummary(`Not recorded: ${card.summary}`),
+    detail: `**${note}**\n\n${card.detail ?? ''}`,
+  }));
+  return { cards, ...(response.systemActions ? { systemActions } : {}) };
 }

@@ -1,5 +1,6 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { policyPage } from '../cards/policy-page.ts';
+import { unrecordedResponse } from '../cards/render.ts';
 import type { PolicyRegistry } from '../policies/registry.ts';
 import { HttpError, operationOutcome } from './http/operation-outcome.ts';
 import type { Logger } from './logger.ts';
@@ -17,6 +18,7 @@ import type { ServiceConfig } from './config.ts';
 /** Receives each decision before its response is sent; the response waits for it (issue: decision log). */
 export interface DecisionRecorder {
   record(decision: DecisionRecord): Promise<void>;
+  health(): Promise<{ ok: boolean; engine: string; spooled: number }>;
 }
 
 export interface AppDeps {
@@ -49,8 +51,14 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', policies: registry.policies.length, services: services.document.services.length });
+  app.get('/health', async (_req, res) => {
+    const store = deps.recorder ? await deps.recorder.health().catch(() => ({ ok: false, engine: 'unknown', spooled: -1 })) : undefined;
+    res.json({
+      status: 'ok',
+      policies: registry.policies.length,
+      services: services.document.services.length,
+      decisionLog: store ?? { ok: false, engine: 'off', spooled: 0 },
+    });
   });
   app.get('/policies/:id', (req, res) => {
     const policy = registry.policy(req.params.id);
@@ -81,10 +89,20 @@ export function createApp(deps: AppDeps): Express {
       iss: res.locals.clientIss as string | undefined,
       client: res.locals.client as TrustedClient | undefined,
     });
-    // CRD §found-37: the answer is acknowledged only once its record is kept.
-    if (deps.recorder) await deps.recorder.record(result.record);
+    // CRD §found-37: the answer is acknowledged only once its record is kept (committed, or
+    // fsynced to the local spool when the database is down). If even that fails, the EHR still
+    // gets the guidance, but as an unrecorded, indeterminate answer rather than an assertion.
+    let response = result.response;
+    if (deps.recorder) {
+      try {
+        await deps.recorder.record(result.record);
+      } catch (error) {
+        logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'decision could not be recorded; answering unrecorded');
+        response = unrecordedResponse(response);
+      }
+    }
     if (res.headersSent) return;
-    res.json(result.response);
+    res.json(response);
   });
   for (const router of deps.routers ?? []) app.use(router);
 

@@ -33,6 +33,10 @@ export interface ServiceConfig {
   databaseUrl: string | undefined;
   /** Days a decision record is retained before `npm run purge` removes it. */
   retentionDays: number;
+  /** Keep every decision (default). Off only for benchmarks: CRD §found-37 requires the log. */
+  decisionLog: boolean;
+  /** A commit slower than this spools the decision to local disk instead of waiting. */
+  decisionCommitTimeoutMs: number;
   /** Bearer token for GET /decisions/{id}; the endpoint is off when unset. */
   adminToken: string | undefined;
   /** Directory holding policy data files, the payer registry and terminology configuration. */
@@ -84,6 +88,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     rateLimitPerMinute: intFrom(env, 'RATE_LIMIT_PER_MINUTE', 6000, 1),
     databaseUrl: env.DATABASE_URL || undefined,
     retentionDays: intFrom(env, 'DECISION_RETENTION_DAYS', 3650, 1),
+    decisionLog: (env.DECISION_LOG ?? 'on').toLowerCase() !== 'off',
+    decisionCommitTimeoutMs: intFrom(env, 'DECISION_COMMIT_TIMEOUT_MS', 1500, 10),
     adminToken: env.CDS_ADMIN_TOKEN || undefined,
     policyDir: path.resolve(env.CDS_POLICY_DIR ?? path.join(root, 'policies')),
   };

@@ -2,11 +2,14 @@
 import { debugGuard } from './security/debug-guard-preload.ts';
 import path from 'node:path';
 import { loadPolicyRegistry } from '../policies/registry.ts';
-import { createApp } from './app.ts';
+import { createApp, type DecisionRecorder } from './app.ts';
 import { loadConfig } from './config.ts';
+import { createDecisionsRouter } from './http/decisions.ts';
+import { createFeedbackRouter } from './http/feedback.ts';
 import { createLogger } from './logger.ts';
 import { ServiceCatalog } from './protocol/services.ts';
 import { resolveTrustedClients } from './security/trusted-clients.ts';
+import { openDecisionStore, type DecisionStore } from './store/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -20,23 +23,57 @@ async function main(): Promise<void> {
   const services = new ServiceCatalog(path.join(root, 'cds-services.json'));
   const { mode, clients } = resolveTrustedClients(config);
 
-  const app = createApp({ config, logger, registry, services, clients });
+  let store: DecisionStore | undefined;
+  if (config.decisionLog) {
+    store = await openDecisionStore({
+      dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+      logger,
+      commitTimeoutMs: config.decisionCommitTimeoutMs,
+    });
+  } else {
+    logger.warn('DECISION_LOG=off: hook answers are NOT kept (CRD §found-37 requires them); benchmarking only');
+  }
+  const recorder: DecisionRecorder | undefined = store && {
+    record: (decision) => store.save(decision),
+    health: () => store.health(),
+  };
+  const routers = store
+    ? [createFeedbackRouter({ store, serviceIds: services.ids(), logger }), createDecisionsRouter({ store, adminToken: config.adminToken })].filter(
+        (r): r is NonNullable<typeof r> => r !== null,
+      )
+    : [];
+
+  const app = createApp({ config, logger, registry, services, clients, ...(recorder ? { recorder } : {}), routers });
   const server = app.listen(config.port, config.host, (error?: Error) => {
     if (error) {
       logger.fatal({ err: { message: error.message } }, 'could not listen');
       process.exit(1);
     }
     logger.info(
-      { port: config.port, baseUrl: config.baseUrl, auth: mode, policies: registry.policies.map((p) => p.doc.id) },
+      {
+        port: config.port,
+        baseUrl: config.baseUrl,
+        auth: mode,
+        decisionLog: store?.engine ?? 'off',
+        decisionLookup: config.adminToken ? 'on' : 'off',
+        policies: registry.policies.map((p) => p.doc.id),
+      },
       'gene-therapy CRD service listening',
     );
   });
   server.keepAliveTimeout = 65_000;
 
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'shutting down');
-    server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 5000).unref();
+    server.close(() => {
+      void (store ? store.close() : Promise.resolve()).finally(() => process.exit(0));
+    });
+    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
