@@ -9,8 +9,11 @@ import { createFhirKitGuard } from '../security/fhir-server-guard.ts';
  */
 export interface FhirSource {
   readonly baseUrl: string;
-  /** Runs a relative search ("Condition?patient=1") and follows `next` links up to maxPages. */
-  search(query: string, maxPages: number): Promise<FhirResource[]>;
+  /**
+   * Runs a relative search ("Condition?patient=1") and follows `next` links up to maxPages. More
+   * pages than that is a failure, unless `truncate` says the first maxPages are all that is wanted.
+   */
+  search(query: string, maxPages: number, truncate?: boolean): Promise<FhirResource[]>;
   /** Reads "Type/id"; undefined when the server says it does not exist. */
   read(reference: string): Promise<FhirResource | undefined>;
   /** Follows the `next` links of a Bundle that arrived in prefetch. */
@@ -77,7 +80,7 @@ export function createFhirSource(options: { baseUrl: string; accessToken?: strin
     }
   }
 
-  async function follow(bundle: Bundle, maxPages: number): Promise<FhirResource[]> {
+  async function follow(bundle: Bundle, maxPages: number, truncate = false): Promise<FhirResource[]> {
     const out: FhirResource[] = [];
     let page = bundle;
     for (let pages = 1; pages < maxPages; pages++) {
@@ -88,20 +91,20 @@ export function createFhirSource(options: { baseUrl: string; accessToken?: strin
       out.push(...entriesOf(result));
       page = result;
     }
-    if (nextLink(page)) throw new FhirQueryError(`more than ${maxPages} pages`);
+    if (nextLink(page) && !truncate) throw new FhirQueryError(`more than ${maxPages} pages`);
     return out;
   }
 
   return {
     baseUrl,
-    async search(query, maxPages) {
+    async search(query, maxPages, truncate = false) {
       const result = await get(query);
       if (!isResource(result) || result.resourceType !== 'Bundle') throw new FhirQueryError('the search did not return a Bundle');
       if (result.resourceType === 'Bundle' && result.type !== 'searchset' && result.type !== undefined) {
         // Some servers answer errors as a Bundle of OperationOutcomes; treat anything but a searchset as failure.
         throw new FhirQueryError(`the search returned a ${result.type} Bundle`);
       }
-      return [...entriesOf(result), ...(await follow(result, maxPages))];
+      return [...entriesOf(result), ...(await follow(result, maxPages, truncate))];
     },
     async read(reference) {
       try {

@@ -14,7 +14,10 @@ export interface PrefetchKeySpec {
   category: DataCategory;
   kind: 'read' | 'search';
   resourceType: string;
-  /** Pages followed when the service queries itself (default: FHIR_MAX_PAGES). */
+  /**
+   * Pages read when the service queries itself, the rest deliberately left unread (the template
+   * sorts newest first). Without it, every page is read, up to FHIR_MAX_PAGES.
+   */
   maxPages?: number;
 }
 
@@ -265,7 +268,7 @@ export async function gatherRecord(
     const fetched =
       spec.kind === 'read'
         ? fhir.read(query).then((r) => (r ? [r] : []))
-        : fhir.search(query, spec.maxPages ?? maxPages);
+        : fhir.search(query, spec.maxPages ?? maxPages, spec.maxPages !== undefined);
     tasks.push(
       fetched.then(
         (resources) => {
