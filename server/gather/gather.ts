@@ -219,6 +219,8 @@ export async function gatherRecord(
   const tasks: Promise<void>[] = [];
   /** "Type/id" of read keys prefetched as null. */
   const declaredAbsent = new Set<string>();
+  /** "Type/id" that read keys are already fetching. */
+  const beingRead = new Set<string>();
   for (const [key, template] of Object.entries(templates)) {
     const spec = PREFETCH_KEYS[key];
     if (!spec) continue;
@@ -265,6 +267,7 @@ export async function gatherRecord(
       markUnavailable(spec.category, value === undefined ? 'not prefetched and no FHIR server to query' : 'prefetch failed and no FHIR server to query', key);
       continue;
     }
+    if (spec.kind === 'read') beingRead.add(query);
     const fetched =
       spec.kind === 'read'
         ? fhir.read(query).then((r) => (r ? [r] : []))
@@ -286,7 +289,7 @@ export async function gatherRecord(
     for (const ref of refs) {
       if (ref.reference?.startsWith('#')) continue;
       const key = referenceKey(ref.reference);
-      if (key && !sink.has(key) && !declaredAbsent.has(key)) wanted.add(key);
+      if (key && !sink.has(key) && !declaredAbsent.has(key) && !beingRead.has(key)) wanted.add(key);
     }
     return [...wanted].slice(0, MAX_REFERENCE_READS).map((key) =>
       fhir.read(key).then(
