@@ -2,6 +2,8 @@
 // FHIR R4 server on 127.0.0.1, Medplum fhir-router) with the hook's bearer token, follows paging,
 // and degrades instead of failing when the server is slow, failing or down.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { FhirResource, Observation } from 'fhir/r4.js';
 import request from 'supertest';
@@ -99,6 +101,13 @@ describe('no prefetch: everything from the FHIR server', () => {
       assert.equal(r.authorization, `Bearer ${TOKEN}`, r.url);
       assert.equal(r.method, 'GET', r.url);
     }
+  });
+
+  it('asks for each thing once: no URL is requested twice in one call', async () => {
+    const a = await call(noPrefetch());
+    const urls = a.requests.map((r) => r.url);
+    const repeated = urls.filter((u, i) => urls.indexOf(u) !== i);
+    assert.deepEqual(repeated, []);
   });
 
   it('the server can insist on the token: with requireBearer it still works, and a wrong token gets nothing (412)', async () => {
@@ -229,12 +238,31 @@ describe('a slow, failing or absent FHIR server degrades the answer, never to a 
     assert.ok(partial.ms < 2000, `${Math.round(partial.ms)} ms`);
   });
 
-  it('a server answering garbage (not FHIR JSON) → treated as unavailable, not a crash', async () => {
+  it('404 for the Condition search → conditions unavailable, not a crash', async () => {
     fhir.setBehaviour({ failWith: 404, failPathPattern: /^\/fhir\/Condition\?/ });
     const a = await call(noPrefetch());
     assert.equal(a.status, 200);
     const d = determination(a.body);
     assert.equal(d.statuses['No advanced SMA (complete limb paralysis, invasive ventilation)'], 'unavailable');
     assert.equal(d.statuses['No signs or symptoms of infection'], 'unavailable', 'an absence check never passes on data that was never seen');
+  });
+  it('a "FHIR server" answering HTML → treated as no data source: 412 without prefetch, degraded with it', async () => {
+    const html = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Login</body></html>');
+    });
+    await new Promise<void>((resolve) => html.listen(0, '127.0.0.1', resolve));
+    const { port } = html.address() as AddressInfo;
+    try {
+      const base = `http://127.0.0.1:${port}/fhir`;
+      const none = await call(noPrefetch({ fhirServer: base }));
+      assert.equal(none.status, 412);
+      const p = fullPrefetch(zolgensmaCase());
+      const some = await call(noPrefetch({ fhirServer: base, prefetch: { coverage: p.coverage, patient: p.patient } }));
+      assert.equal(some.status, 200);
+      assert.equal(determination(some.body).covered, 'indeterminate');
+    } finally {
+      html.closeAllConnections();
+      await new Promise<void>((resolve) => html.close(() => resolve()));
+    }
   });
 });
