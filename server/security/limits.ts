@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { operationOutcome } from '../http/operation-outcome.ts';
+import { HttpError, operationOutcome } from '../http/operation-outcome.ts';
 
 /**
  * Request limits: JSON nesting depth, number of draft orders, body-parser failures as
@@ -72,19 +72,44 @@ export function createDraftOrdersLimit(max: number): RequestHandler {
 export const bodyErrorHandler: ErrorRequestHandler = (err: unknown, _req, res, next) => {
   const e = err as { type?: unknown; status?: unknown; statusCode?: unknown } | null;
   const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
-  if (typeof e?.type !== 'string' || status === undefined || status < 400 || status > 499 || res.headersSent) {
+  // No `type` check: body-parser wraps stream and decompression failures (a gzip or br body that
+  // does not inflate) as a bare http-error 400 without one. Mounted right after the parser, any
+  // 4xx error here is about reading the body.
+  if (status === undefined || status < 400 || status > 499 || res.headersSent) {
     next(err);
     return;
   }
-  if (e.type === 'entity.too.large') {
+  const type = e?.type;
+  if (type === 'entity.too.large') {
     res.status(413).json(operationOutcome([{ code: 'too-costly', diagnostics: 'Request body too large' }]));
-  } else if (e.type === 'entity.parse.failed') {
+  } else if (type === 'entity.parse.failed') {
     res.status(400).json(operationOutcome([{ code: 'structure', diagnostics: 'Request body is not valid JSON' }]));
-  } else if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
+  } else if (type === 'charset.unsupported' || type === 'encoding.unsupported') {
     res.status(415).json(operationOutcome([{ code: 'not-supported', diagnostics: 'Unsupported request body encoding' }]));
   } else {
-    res.status(status).json(operationOutcome([{ code: 'invalid', diagnostics: 'Request body could not be read' }]));
+    // Client errors from the router can flow here too (errors travel forward to the next error handler).
+    res.status(status).json(operationOutcome([{ code: 'invalid', diagnostics: err instanceof URIError ? URL_NOT_DECODABLE : 'Request body could not be read' }]));
   }
+};
+
+const URL_NOT_DECODABLE = 'The request URL is not valid percent-encoding';
+
+/**
+ * Mount just before the app's final error handler. Express and its router mark some failures as the
+ * client's fault with an http-errors style 4xx `status` (e.g. a route parameter that is not valid
+ * percent-encoding: `/policies/%E0` makes router throw a URIError with status 400). Without this
+ * they reach the final handler as unknown errors and become 500s. The service's own HttpError is
+ * left to the final handler, which knows its OperationOutcome.
+ */
+export const clientErrorHandler: ErrorRequestHandler = (err: unknown, _req, res, next) => {
+  const e = err as { status?: unknown; statusCode?: unknown } | null;
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+  if (err instanceof HttpError || status === undefined || !Number.isInteger(status) || status < 400 || status > 499 || res.headersSent) {
+    next(err);
+    return;
+  }
+  const diagnostics = err instanceof URIError ? URL_NOT_DECODABLE : 'The request could not be processed';
+  res.status(status).json(operationOutcome([{ code: status === 413 ? 'too-costly' : 'invalid', diagnostics }]));
 };
 
 /**
