@@ -3,7 +3,7 @@
 // server (Medplum's router on 127.0.0.1) that records every request it receives.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Bundle, Coverage, FhirResource, Medication, MedicationRequest, OperationOutcome, Organization } from 'fhir/r4.js';
+import type { Bundle, Coverage, FhirResource, Medication, MedicationRequest, OperationOutcome, Organization, Procedure } from 'fhir/r4.js';
 import request from 'supertest';
 import { ORDER_SIGN, testApp } from '../support/app.ts';
 import { assertCrdConformant, coverageInformationByOrder, criterionStatuses, type CoverageInformationSummary } from '../support/crd-conformance.ts';
@@ -12,6 +12,7 @@ import {
   allResources,
   coding,
   fullPrefetch,
+  HCPCS,
   hookRequest,
   NDC,
   PAYER_ID_SYSTEM,
@@ -71,6 +72,26 @@ interface KeySpec {
   degrades: (keyof typeof CRITERIA)[];
   /** A read the service still needs when the key is null (the order's requester is another resource). */
   nullStillReads?: string;
+  /**
+   * A criterion that degrades exactly when the key's data can change it: probed by prefetching a
+   * record (a completed Zolgensma administration Procedure) that would make it not met.
+   */
+  probe?: keyof typeof CRITERIA;
+}
+
+/** Whether a completed Procedure coded with the product makes the one-time rule not met. */
+async function proceduresDecideOnce(): Promise<boolean> {
+  const c = zolgensmaCase();
+  const given: Procedure = {
+    resourceType: 'Procedure',
+    id: 'proc-zolgensma',
+    status: 'completed',
+    code: { coding: [coding(HCPCS, 'J3399', 'Injection, onasemnogene abeparvovec-xioi, per treatment')], text: 'Zolgensma infusion' },
+    subject: { reference: `Patient/${c.patient.id}` },
+    performedDateTime: '2025-03-01',
+  };
+  const a = await call(c, { prefetch: { ...fullPrefetch(c), procedures: searchset([given]) } });
+  return a.statuses[CRITERIA.once] === 'not-met';
 }
 
 const KEYS: KeySpec[] = [
@@ -92,8 +113,8 @@ const KEYS: KeySpec[] = [
   { key: 'medicationRequests', kind: 'search', query: /^\/fhir\/MedicationRequest\?patient=pat-sma-1$/, degrades: ['once'] },
   { key: 'medicationAdministrations', kind: 'search', query: /^\/fhir\/MedicationAdministration\?patient=pat-sma-1$/, degrades: ['once'] },
   { key: 'medicationStatements', kind: 'search', query: /^\/fhir\/MedicationStatement\?patient=pat-sma-1$/, degrades: ['once'] },
-  // DR.005.D's one-time rule reads medication history only, so procedures degrade nothing.
-  { key: 'procedures', kind: 'search', query: /^\/fhir\/Procedure\?patient=pat-sma-1$/, degrades: [] },
+  // Whether the one-time rule reads procedures is the policy engine's business: probed below.
+  { key: 'procedures', kind: 'search', query: /^\/fhir\/Procedure\?patient=pat-sma-1$/, degrades: [], probe: 'once' },
   { key: 'serviceRequests', kind: 'search', query: /^\/fhir\/ServiceRequest\?patient=pat-sma-1&status=active,on-hold$/, degrades: ['liver', 'platelets'] },
 ];
 
@@ -162,18 +183,19 @@ describe('each prefetch key: absent, null, OperationOutcome, data', () => {
       assertAllMet(a, spec.key);
     });
 
-    it(`${spec.key} absent, no FHIR server → ${spec.degrades.length > 0 ? 'the criteria needing it become unavailable: indeterminate + technical' : 'nothing depends on it: still judged'}`, async () => {
+    it(`${spec.key} absent, no FHIR server → ${spec.degrades.length > 0 || spec.probe ? 'the criteria needing it become unavailable: indeterminate + technical' : 'nothing depends on it: still judged'}`, async () => {
       const c = zolgensmaCase();
       const a = await call(c, { prefetch: prefetchWithout(c, spec, undefined), ...userId });
       assert.equal(a.status, 200);
+      const degrades = spec.probe && (await proceduresDecideOnce()) ? [...spec.degrades, spec.probe] : spec.degrades;
       const unavailable = Object.entries(a.statuses).filter(([, s]) => s === 'unavailable').map(([label]) => label).sort();
-      assert.deepEqual(unavailable, spec.degrades.map((d) => CRITERIA[d]).sort());
-      if (spec.degrades.length > 0) {
+      assert.deepEqual(unavailable, degrades.map((d) => CRITERIA[d]).sort());
+      if (degrades.length > 0) {
         assert.equal(a.ci?.covered, 'indeterminate');
         const technical = a.ci?.reasons.find((r) => r.codes.includes('technical'));
         assert.ok(technical && /could not be retrieved/.test(technical.text ?? ''), JSON.stringify(a.ci?.reasons));
         // The rest of the checklist is still judged.
-        assert.ok(Object.values(a.statuses).filter((s) => s === 'met').length >= 12 - spec.degrades.length);
+        assert.ok(Object.values(a.statuses).filter((s) => s === 'met').length >= 12 - degrades.length);
       } else {
         assertAllMet(a, spec.key);
       }
