@@ -99,7 +99,7 @@ export function referenceOf(resource: { resourceType: string; id?: string }): st
  * (http://ehr/fhir/Patient/1), or versioned (.../_history/2).
  */
 export function referenceKey(reference: string | undefined): string | undefined {
-  if (!reference) return undefined;
+  if (typeof reference !== 'string' || !reference) return undefined;
   const withoutHistory = reference.replace(/\/_history\/[^/]+$/, '');
   const m = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(withoutHistory);
   return m ? `${m[1]}/${m[2]}` : undefined;
@@ -132,16 +132,17 @@ export class ResourceIndex {
   }
 
   add(resource: FhirResource): void {
-    if (resource.id) this.byKey.set(referenceOf(resource), resource);
+    if (typeof resource.id === 'string' && resource.id && typeof resource.resourceType === 'string') this.byKey.set(referenceOf(resource), resource);
   }
 
   /** Resolves a reference, including `#id` references to resources contained in `from`. */
   resolve(reference: Reference | undefined, from?: FhirResource): FhirResource | undefined {
-    const ref = reference?.reference;
-    if (!ref) return undefined;
+    const ref: unknown = typeof reference === 'object' && reference !== null ? reference.reference : undefined;
+    if (typeof ref !== 'string' || !ref) return undefined;
     if (ref.startsWith('#')) {
-      const contained = (from as { contained?: FhirResource[] } | undefined)?.contained ?? [];
-      return contained.find((c) => c.id === ref.slice(1));
+      const contained: unknown = (from as { contained?: unknown } | undefined)?.contained;
+      if (!Array.isArray(contained)) return undefined;
+      return (contained as Array<FhirResource | null>).find((c) => typeof c === 'object' && c !== null && c.id === ref.slice(1)) ?? undefined;
     }
     const key = referenceKey(ref);
     return key ? this.byKey.get(key) : undefined;

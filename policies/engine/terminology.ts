@@ -38,7 +38,8 @@ export function systemUri(key: string): string {
 
 /** Maps a system URI (any accepted variant) or an alias to its key. */
 export function systemKey(system: string | undefined): string {
-  if (!system) return '';
+  // Request data is unvalidated JSON: anything but a string is no system.
+  if (typeof system !== 'string' || !system) return '';
   const trimmed = system.trim();
   if (SYSTEM_ALIASES[trimmed]) return trimmed;
   return URI_TO_KEY.get(trimmed.toLowerCase()) ?? trimmed;
@@ -81,14 +82,21 @@ export interface NormalisedCoding {
 }
 
 export function normaliseCoding(coding: Coding): NormalisedCoding | undefined {
+  if (typeof coding !== 'object' || coding === null) return undefined;
   if (typeof coding.code !== 'string' || coding.code.trim() === '') return undefined;
   const key = systemKey(coding.system);
-  return { system: key, code: normaliseCode(key, coding.code), ...(coding.display ? { display: coding.display } : {}) };
+  return { system: key, code: normaliseCode(key, coding.code), ...(typeof coding.display === 'string' && coding.display ? { display: coding.display } : {}) };
+}
+
+/** `concept.coding` when it is an array; FHIR from requests and servers is read defensively. */
+function codingsOf(concept: CodeableConcept | undefined): unknown[] {
+  const codings: unknown = typeof concept === 'object' && concept !== null ? concept.coding : undefined;
+  return Array.isArray(codings) ? codings : [];
 }
 
 export function conceptCodings(concept: CodeableConcept | undefined): NormalisedCoding[] {
   const out: NormalisedCoding[] = [];
-  for (const coding of concept?.coding ?? []) {
+  for (const coding of codingsOf(concept) as Coding[]) {
     const n = normaliseCoding(coding);
     if (n) out.push(n);
   }
@@ -98,8 +106,8 @@ export function conceptCodings(concept: CodeableConcept | undefined): Normalised
 /** Texts of a concept used for text matching: its text and every coding display. */
 export function conceptTexts(concept: CodeableConcept | undefined): string[] {
   const texts: string[] = [];
-  if (concept?.text) texts.push(concept.text);
-  for (const coding of concept?.coding ?? []) if (coding.display) texts.push(coding.display);
+  if (typeof concept?.text === 'string' && concept.text) texts.push(concept.text);
+  for (const coding of codingsOf(concept) as Array<Coding | null>) if (typeof coding?.display === 'string' && coding.display) texts.push(coding.display);
   return texts;
 }
 
