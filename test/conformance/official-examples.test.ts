@@ -9,11 +9,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Express } from 'express';
+import { randomBytes } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import request from 'supertest';
 import { ORDER_SELECT, ORDER_SIGN, testApp } from '../support/app.ts';
 import { assertCrdConformant } from '../support/crd-conformance.ts';
 import { startFhirServer, type FhirTestServer } from '../support/fhir-server.ts';
-import { makeKey, signToken, type TestKey } from '../security/helpers.ts';
 
 const EXAMPLES = path.join(import.meta.dirname, 'examples');
 const BASE_URL = 'http://crd.test';
@@ -50,7 +51,20 @@ const contexts = examples
     body: { hook: e.name.includes('order-select') ? 'order-select' : 'order-sign', hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea', ...(e.body as Json) },
   }));
 
-let key: TestKey;
+interface ClientKey {
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/** The client JWT as Inferno builds it: ES384, typ JWT, kid and jku; iss, aud, exp = iat + 5 min, jti of 64 hex. */
+async function signToken(clientKey: ClientKey, claims: { iss: string; aud: string; header: { jku: string } }): Promise<string> {
+  const iat = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: claims.iss, aud: claims.aud, iat, exp: iat + 300, jti: randomBytes(32).toString('hex') })
+    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'inferno-es384', jku: claims.header.jku })
+    .sign(clientKey.privateKey);
+}
+
+let key: ClientKey;
 let app: Express;
 let fhir: FhirTestServer;
 let appWithFhir: Express;
@@ -85,7 +99,8 @@ function diagnostics(res: request.Response): string {
 }
 
 before(async () => {
-  key = await makeKey('ES384', 'inferno-es384');
+  const pair = await generateKeyPair('ES384', { extractable: true });
+  key = { privateKey: pair.privateKey, publicJwk: { ...(await exportJWK(pair.publicKey)), kid: 'inferno-es384', alg: 'ES384', use: 'sig' } };
   const client = { iss: INFERNO_ISS, jwks: { keys: [key.publicJwk] }, jku: [INFERNO_JKU] };
   app = testApp({ baseUrl: BASE_URL, fhirDeadlineMs: 1000 }, { clients: [{ ...client, fhirServers: [] }] }).app;
   fhir = await startFhirServer();
@@ -175,6 +190,9 @@ describe('discovery as Inferno checks it (CRD server suite, Group 1)', () => {
     const token = await signToken(key, { iss: INFERNO_ISS, aud: `${BASE_URL}/cds-services`, header: { jku: INFERNO_JKU } });
     const res = await request(app).get('/cds-services').set('Authorization', `Bearer ${token}`);
     assert.equal(res.status, 200);
+    // Authentication is really on in this file: without the JWT the same calls are refused.
+    assert.equal((await request(app).get('/cds-services')).status, 401);
+    assert.equal((await request(app).post(ORDER_SIGN).send({})).status, 401);
     const doc = JSON.parse(res.text) as Json;
     assert.ok(Array.isArray(doc.services) && doc.services.length > 0, 'services is a non-empty array');
     const byHook = new Map<string, string[]>();
