@@ -8,7 +8,15 @@ import { compileExpression, type CompiledExpression } from './engine/fhirpath.ts
 import { ProductCatalog } from './engine/products.ts';
 import { CompiledValueSet, normaliseCode, systemKey } from './engine/terminology.ts';
 import { createAjv } from './schema/ajv.ts';
-import type { Check, MatchedProduct, PolicyDocument, ProductDefinition, ValueSetDefinition, ValueSetInclude } from './engine/types.ts';
+import type {
+  Check,
+  MatchedProduct,
+  PolicyDocument,
+  ProductDefinition,
+  TreatmentSiteRegistry,
+  ValueSetDefinition,
+  ValueSetInclude,
+} from './engine/types.ts';
 
 /**
  * Loads the policy data (payer registry, product catalog, shared value sets, local codes and one
@@ -38,6 +46,9 @@ interface ProductsFile {
   unclassifiedCodes: { system: string; code: string; display?: string }[];
   products: ProductDefinition[];
 }
+interface TreatmentCentersFile {
+  registries: TreatmentSiteRegistry[];
+}
 interface TerminologyFile {
   valueSets?: Record<string, ValueSetDefinition>;
   extend?: Record<string, { include?: ValueSetInclude[]; textMatch?: string[][] }>;
@@ -52,7 +63,7 @@ export class PolicyDataError extends Error {
 
 function schemaValidator(dir: string): Ajv {
   const ajv = createAjv({ allErrors: false, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true });
-  for (const name of ['valueset', 'policy', 'products', 'payers', 'terminology']) {
+  for (const name of ['valueset', 'policy', 'products', 'payers', 'terminology', 'treatment-centers']) {
     const file = path.join(dir, 'schema', `${name}.schema.json`);
     ajv.addSchema(JSON.parse(readFileSync(file, 'utf8')) as object, name);
   }
@@ -84,8 +95,14 @@ function readJson<T>(ajv: Ajv, schema: string, file: string, root: string): T {
   return data as T;
 }
 
-/** Every value set id and FHIRPath expression a check refers to, with its JSON location. */
-function checkReferences(check: Check, at: string, out: { valueSets: [string, string][]; expressions: [string, string][] }): void {
+interface CheckRefs {
+  valueSets: [string, string][];
+  expressions: [string, string][];
+  registries: [string, string][];
+}
+
+/** Every value set id, FHIRPath expression and site registry a check refers to, with its JSON location. */
+function checkReferences(check: Check, at: string, out: CheckRefs): void {
   const vs = (id: string | undefined, field: string) => {
     if (id) out.valueSets.push([id, `${at}/${field}`]);
   };
@@ -121,17 +138,37 @@ function checkReferences(check: Check, at: string, out: { valueSets: [string, st
     case 'dosePerKg':
       vs(check.weightValueSet, 'weightValueSet');
       break;
+    case 'onLabel':
+      vs(check.weightValueSet, 'weightValueSet');
+      break;
+    case 'careSetting':
+      vs(check.locationTypes, 'locationTypes');
+      break;
+    case 'treatmentSite':
+      out.registries.push([check.registry, `${at}/registry`]);
+      break;
+    case 'when':
+      checkReferences(check.if, `${at}/if`, out);
+      checkReferences(check.then, `${at}/then`, out);
+      break;
     case 'age':
     case 'sex':
     case 'attestation':
     case 'never':
+    case 'productStatus':
+    case 'orderQuantity':
       break;
   }
 }
 
 function checkUsesDose(check: Check): boolean {
   if (check.type === 'allOf' || check.type === 'anyOf') return check.checks.some(checkUsesDose);
+  if (check.type === 'when') return checkUsesDose(check.then);
   return check.type === 'dosePerKg';
+}
+
+function overlaps(a: { start?: string; end?: string }, b: { start?: string; end?: string }): boolean {
+  return (a.start ?? '0000-00-00') <= (b.end ?? '9999-99-99') && (b.start ?? '0000-00-00') <= (a.end ?? '9999-99-99');
 }
 
 export class PolicyRegistry {
@@ -195,6 +232,11 @@ export class PolicyRegistry {
     });
   }
 
+  /** Policies of a payer in effect on a day that judge services ordered alongside their products. */
+  companionPoliciesFor(payerId: string, day: string): CompiledPolicy[] {
+    return this.policies.filter((p) => p.doc.payer === payerId && inRange(day, p.doc.effective) && (p.doc.companionServices ?? []).length > 0);
+  }
+
   policy(id: string): CompiledPolicy | undefined {
     return this.policies.find((p) => p.doc.id === id);
   }
@@ -247,6 +289,21 @@ export function loadPolicyRegistry(policyDir: string): PolicyRegistry {
   const catalog = new ProductCatalog(productsFile.products, productsFile.unclassifiedCodes);
   const payerIds = new Set(payersFile.payers.map((p) => p.id));
 
+  const centersFile = path.join(policyDir, 'treatment-centers.json');
+  const centers = readJson<TreatmentCentersFile>(ajv, 'treatment-centers', centersFile, root);
+  const siteRegistries = new Map<string, TreatmentSiteRegistry>();
+  for (const [i, registry] of centers.registries.entries()) {
+    const shownCenters = path.relative(root, centersFile);
+    if (siteRegistries.has(registry.id)) throw new PolicyDataError(shownCenters, `field /registries/${i}/id "${registry.id}" is not unique`);
+    if (!payerIds.has(registry.payer)) throw new PolicyDataError(shownCenters, `field /registries/${i}/payer names unknown payer "${registry.payer}"`);
+    for (const [j, site] of registry.sites.entries()) {
+      for (const id of site.qualifiedFor.products ?? []) {
+        if (!productIds.has(id)) throw new PolicyDataError(shownCenters, `field /registries/${i}/sites/${j}/qualifiedFor/products names unknown product "${id}"`);
+      }
+    }
+    siteRegistries.set(registry.id, registry);
+  }
+
   const dataDir = path.join(policyDir, 'data');
   const files = readdirSync(dataDir).filter((f) => f.endsWith('.json')).sort();
   const expressions = new Map<string, CompiledExpression>();
@@ -265,6 +322,24 @@ export function loadPolicyRegistry(policyDir: string): PolicyRegistry {
     const valueSets = new Map(sharedSets);
     for (const [id, def] of Object.entries(doc.valueSets ?? {})) valueSets.set(id, compileSet(id, def, shown));
 
+    const usedRegistries = new Map<string, TreatmentSiteRegistry>();
+    const requireValueSet = (id: string | undefined, at: string) => {
+      if (id && !valueSets.has(id)) throw new PolicyDataError(shown, `field ${at} names unknown value set "${id}"`);
+    };
+    const requireProduct = (id: string, at: string) => {
+      if (!productIds.has(id)) throw new PolicyDataError(shown, `field ${at} names unknown product "${id}"`);
+    };
+    (doc.companionServices ?? []).forEach((companion, i) => {
+      requireValueSet(companion.orderCodes, `/companionServices/${i}/orderCodes`);
+      requireValueSet(companion.orderReasons, `/companionServices/${i}/orderReasons`);
+    });
+    (doc.notes ?? []).forEach((note, i) => (note.products ?? []).forEach((id) => requireProduct(id, `/notes/${i}/products`)));
+    doc.coverageRules.forEach((rule, i) => {
+      if (rule.criteriaAdvisory && rule.effect !== 'conditional') {
+        throw new PolicyDataError(shown, `field /coverageRules/${i}/criteriaAdvisory is only meaningful for a conditional rule`);
+      }
+    });
+
     const criterionIds = new Set<string>();
     doc.criteria.forEach((criterion, i) => {
       if (criterionIds.has(criterion.id)) throw new PolicyDataError(shown, `field /criteria/${i}/id "${criterion.id}" is not unique`);
@@ -272,10 +347,14 @@ export function loadPolicyRegistry(policyDir: string): PolicyRegistry {
       for (const id of criterion.products ?? []) {
         if (!productIds.has(id)) throw new PolicyDataError(shown, `field /criteria/${i}/products names unknown product "${id}"`);
       }
-      const refs = { valueSets: [] as [string, string][], expressions: [] as [string, string][] };
+      const refs: CheckRefs = { valueSets: [], expressions: [], registries: [] };
       checkReferences(criterion.check, `/criteria/${i}/check`, refs);
-      for (const [id, at] of refs.valueSets) {
-        if (!valueSets.has(id)) throw new PolicyDataError(shown, `field ${at} names unknown value set "${id}"`);
+      for (const [id, at] of refs.valueSets) requireValueSet(id, at);
+      for (const [id, at] of refs.registries) {
+        const registry = siteRegistries.get(id);
+        if (!registry) throw new PolicyDataError(shown, `field ${at} names unknown treatment-site registry "${id}"`);
+        if (registry.payer !== doc.payer) throw new PolicyDataError(shown, `field ${at} names registry "${id}" of another payer (${registry.payer})`);
+        usedRegistries.set(id, registry);
       }
       for (const [source, at] of refs.expressions) {
         if (expressions.has(source)) continue;
@@ -295,7 +374,12 @@ export function loadPolicyRegistry(policyDir: string): PolicyRegistry {
     for (const [i, limit] of (doc.quantityLimits ?? []).entries()) {
       if (!productIds.has(limit.product)) throw new PolicyDataError(shown, `field /quantityLimits/${i}/product names unknown product "${limit.product}"`);
     }
-    policies.push({ doc, valueSets, expressions });
+    // Versions of one policy hand over from one to the next: two in effect on one day would be ambiguous.
+    const clash = policies.find((p) => p.doc.payer === doc.payer && p.doc.policyNumber === doc.policyNumber && overlaps(p.doc.effective, doc.effective));
+    if (clash) {
+      throw new PolicyDataError(shown, `field /effective overlaps version ${clash.doc.version} of ${doc.policyNumber} (${clash.doc.id})`);
+    }
+    policies.push({ doc, valueSets, expressions, siteRegistries: usedRegistries });
   }
   return new PolicyRegistry(payersFile.payers, catalog, policies, sharedSets);
 }

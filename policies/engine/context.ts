@@ -2,13 +2,15 @@ import type { CompiledExpression } from './fhirpath.ts';
 import type { ProductCatalog, OrderProductFacts } from './products.ts';
 import type { ClinicalRecord, DataCategory, OrderResource, ResourceIndex } from './record.ts';
 import type { CompiledValueSet } from './terminology.ts';
-import type { CheckOutcome, CriterionStatus, MatchedProduct, PolicyDocument } from './types.ts';
+import type { CheckOutcome, CriterionStatus, MatchedProduct, PolicyDocument, TreatmentSiteRegistry } from './types.ts';
 
 /** A policy file after validation: value sets and FHIRPath expressions compiled. */
 export interface CompiledPolicy {
   doc: PolicyDocument;
   valueSets: ReadonlyMap<string, CompiledValueSet>;
   expressions: ReadonlyMap<string, CompiledExpression>;
+  /** The treatment-site registries its checks name (resolved and validated at load). */
+  siteRegistries: ReadonlyMap<string, TreatmentSiteRegistry>;
 }
 
 /** Everything a check may read while judging one order under one policy. */
@@ -32,6 +34,13 @@ export function valueSet(ctx: EvaluationContext, id: string): CompiledValueSet {
   // The loader verifies every referenced value set exists, so this is a programming error.
   if (!vs) throw new Error(`value set "${id}" is not defined for policy ${ctx.policy.doc.id}`);
   return vs;
+}
+
+export function siteRegistry(ctx: EvaluationContext, id: string): TreatmentSiteRegistry {
+  const registry = ctx.policy.siteRegistries.get(id);
+  // The loader verifies every named registry exists, so this is a programming error.
+  if (!registry) throw new Error(`treatment-site registry "${id}" is not loaded for policy ${ctx.policy.doc.id}`);
+  return registry;
 }
 
 export function expression(ctx: EvaluationContext, source: string): CompiledExpression {

@@ -8,7 +8,7 @@ const DATE_PREFIX = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?/;
 
 /** The calendar day of a FHIR date/dateTime/instant; partial dates take their first day. */
 export function toDay(value: string | undefined): string | undefined {
-  if (!value) return undefined;
+  if (typeof value !== 'string' || !value) return undefined;
   const m = DATE_PREFIX.exec(value);
   if (!m) return undefined;
   const day = `${m[1]}-${m[2] ?? '01'}-${m[3] ?? '01'}`;

@@ -18,8 +18,9 @@ export interface OrderProductFacts {
 
 function billingOptionConcepts(concept: CodeableConcept | undefined): CodeableConcept[] {
   const out: CodeableConcept[] = [];
-  for (const ext of (concept as { extension?: Extension[] } | undefined)?.extension ?? []) {
-    if (ext.url === BILLING_OPTIONS_URL && ext.valueCodeableConcept) out.push(ext.valueCodeableConcept);
+  const extensions: unknown = (concept as { extension?: unknown } | undefined)?.extension;
+  for (const ext of (Array.isArray(extensions) ? extensions : []) as Array<Extension | null>) {
+    if (ext?.url === BILLING_OPTIONS_URL && ext.valueCodeableConcept) out.push(ext.valueCodeableConcept);
   }
   return out;
 }
@@ -53,9 +54,10 @@ export function medicationFacts(
       facts.medication = resolved;
       addConcept(facts, resolved.code);
     } else {
-      facts.unresolvedMedication = reference.reference ?? reference.display ?? 'medicationReference';
+      const named = [reference.reference, reference.display].find((v): v is string => typeof v === 'string' && v !== '');
+      facts.unresolvedMedication = named ?? 'medicationReference';
     }
-    if (reference.display) facts.texts.push(reference.display);
+    if (typeof reference.display === 'string' && reference.display) facts.texts.push(reference.display);
   }
   return facts;
 }

@@ -73,9 +73,12 @@ export interface ProductDosing {
   source?: string;
 }
 
+/** Label facts that can be individually unverified (clinical-codes.md §1.2 marks them one by one). */
+export type LabelFactName = 'indication' | 'age' | 'sex' | 'dose' | 'medicaidDrugRebate';
+
 export interface LabelFacts {
   indication: string;
-  /** Value set id of diagnoses the label covers. */
+  /** Value set id of diagnoses the label covers (absent when no verified codes exist). */
   indicationValueSet?: string;
   minAgeYears?: number;
   /** Exclusive upper age bound in years (Zolgensma: < 2). */
@@ -86,6 +89,15 @@ export interface LabelFacts {
   doseBasis?: string;
   /** Manufacturer participates in the Medicaid Drug Rebate Program. */
   medicaidDrugRebate?: boolean | 'UNVERIFIED';
+  /** Where the rebate-program fact comes from. */
+  medicaidDrugRebateSource?: string;
+  /** Boxed warnings and label limits, shown with the administration instructions. */
+  warnings?: string;
+  /**
+   * Facts stated here that no source verified: a check never denies on them alone (it asks for
+   * review instead), so an unverified age floor cannot turn into a false "not covered".
+   */
+  unverifiedFacts?: LabelFactName[];
   source: string;
   status: 'V' | 'S' | 'UNVERIFIED';
 }
@@ -99,8 +111,30 @@ export interface ProductDefinition {
   codes: ProductCode[];
   categories: string[];
   fdaApproved: boolean;
+  /** The regulatory status in words when it is not a plain approval (e.g. an Emergency Use Authorization). */
+  regulatoryNote?: string;
   label?: LabelFacts;
   dosing?: ProductDosing;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Treatment-site registries (e.g. a Medicaid plan's Qualified Treatment Centers)
+// ---------------------------------------------------------------------------------------------
+
+export interface TreatmentSite {
+  name: string;
+  /** Identifiers the site is matched on (NPI, or any system the EHR sends); never its name. */
+  identifiers: { system: string; value: string }[];
+  /** What the site is approved to give: every FDA-approved product, or listed products/categories. */
+  qualifiedFor: { allFdaApproved?: boolean; products?: string[]; categories?: string[] };
+}
+
+export interface TreatmentSiteRegistry {
+  id: string;
+  payer: string;
+  title: string;
+  source: string;
+  sites: TreatmentSite[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,6 +211,12 @@ export interface ConditionAbsentCheck extends CheckBase {
   whenPresent: CriterionStatus;
   /** Shown with a present condition (e.g. "Refer to Medical Director"). */
   presentNote?: string;
+  /**
+   * Judge only the order's stated reasons (reasonCode/reasonReference): the use being ordered,
+   * not the patient's history (Ketalar for depression is excluded; a depressed patient's
+   * anesthesia is not).
+   */
+  orderReasonOnly?: boolean;
 }
 
 export interface AgeCheck extends CheckBase {
@@ -279,6 +319,69 @@ export interface NeverCheck extends CheckBase {
   reason: string;
 }
 
+/** A fact about the ordered product itself, from the catalog. */
+export interface ProductStatusCheck extends CheckBase {
+  type: 'productStatus';
+  /**
+   * identified: the catalog knows the product (an unclassified code alone is not enough);
+   * fdaApproved: the catalog records an FDA approval;
+   * medicaidDrugRebate: the manufacturer participates in the Medicaid Drug Rebate Program.
+   */
+  fact: 'identified' | 'fdaApproved' | 'medicaidDrugRebate';
+  /** Status when the catalog marks the fact UNVERIFIED or does not state it (default missing, admin). */
+  whenUnverified?: CriterionStatus;
+}
+
+export type LabelAspect = 'indication' | 'age' | 'sex' | 'dose' | 'form';
+
+/** Use per the FDA label, judged from the catalog's label facts of the ordered product. */
+export interface OnLabelCheck extends CheckBase {
+  type: 'onLabel';
+  aspects: LabelAspect[];
+  /** Body weight codes, for products with a per-kg labelled dose. */
+  weightValueSet?: string;
+  /** Status when an unverified label fact is what excludes the use (default review). */
+  whenUnverified?: CriterionStatus;
+}
+
+/** Where the therapy is given: a site in a configured registry (e.g. Qualified Treatment Centers). */
+export interface TreatmentSiteCheck extends CheckBase {
+  type: 'treatmentSite';
+  /** Id of a registry in policies/treatment-centers.json. */
+  registry: string;
+}
+
+/** The care setting, from the Encounter's class and the types of its (or the order's) locations. */
+export interface CareSettingCheck extends CheckBase {
+  type: 'careSetting';
+  /** The setting in words, e.g. "a critical care setting". */
+  setting: string;
+  /** Encounter.class codes (v3 ActCode) that establish the setting. */
+  encounterClasses?: string[];
+  /** Value set of Location.type codes that establish the setting. */
+  locationTypes?: string;
+  /** Encounter.class codes that rule the setting out. */
+  excludedEncounterClasses?: string[];
+}
+
+/** The ordered amount against a limit per period (dispense quantity and dosing rate). */
+export interface OrderQuantityCheck extends CheckBase {
+  type: 'orderQuantity';
+  max: { value: number; unit: string };
+  /** Unit codes and spellings that count as the limit's unit (e.g. {tbl}, tablet, TAB). */
+  units: string[];
+  perHours: number;
+}
+
+/** A criterion that applies only in some cases: `then` decides when `if` is not definitely not met. */
+export interface WhenCheck extends CheckBase {
+  type: 'when';
+  if: Check;
+  then: Check;
+  /** Shown when the criterion does not apply. */
+  notApplicable: string;
+}
+
 export type Check =
   | AllOfCheck
   | AnyOfCheck
@@ -294,7 +397,13 @@ export type Check =
   | ProductHistoryAbsentCheck
   | DosePerKgCheck
   | AttestationCheck
-  | NeverCheck;
+  | NeverCheck
+  | ProductStatusCheck
+  | OnLabelCheck
+  | TreatmentSiteCheck
+  | CareSettingCheck
+  | OrderQuantityCheck
+  | WhenCheck;
 
 export type CheckType = Check['type'];
 
@@ -341,6 +450,30 @@ export interface CoverageRule {
   effect: 'not-covered' | 'conditional' | 'out-of-scope' | 'note';
   reason: string;
   route?: string;
+  /**
+   * For a conditional rule: the member's own plan terms govern, so the criteria are shown for
+   * information but do not decide (a criterion not met does not make the order not covered).
+   */
+  criteriaAdvisory?: boolean;
+  /** The prior-authorization answer while this rule applies (default: the policy's). */
+  paNeeded?: PaNeededCode;
+}
+
+/**
+ * A service the policy judges when it is ordered together with one of its products (e.g.
+ * fertility preservation with a cell or gene therapy), though the service names no product.
+ */
+export interface CompanionService {
+  id: string;
+  section: string;
+  text: string;
+  label: string;
+  /** Value set of the service's order codes (CPT, HCPCS). */
+  orderCodes: string;
+  /** Value set of order reasons that also identify the service (e.g. Z31.84). */
+  orderReasons?: string;
+  effect: 'not-covered';
+  reason: string;
 }
 
 export interface PolicyLink {
@@ -373,10 +506,23 @@ export interface PolicyDocument {
   /** Authorization length in months (Cigna: up to 12). */
   authorizationMonths?: number;
   /** Quantity limits per product, sent as CRD detail allowed-quantity. */
-  quantityLimits?: { product: string; quantity: { value: number; unit: string; code?: string }; per: string }[];
+  quantityLimits?: { product: string; quantity: { value: number; unit: string; code?: string }; per: string; section?: string }[];
+  /** What the PA request and the claim must carry. */
+  billing?: {
+    /** Billed when an identified, FDA-approved product has no product-specific code yet (J3590). */
+    unclassifiedCode?: { system: string; code: string; display?: string };
+    /** The NDC must be on the PA request and the claim. */
+    ndcRequired?: boolean;
+    section: string;
+  };
+  /** Label facts added to the instructions (e.g. warnings and precautions, labelled dose). */
+  labelInstructions?: { facts: ('warnings' | 'doseBasis')[]; section: string };
+  companionServices?: CompanionService[];
   criteria: CriterionDefinition[];
-  /** Notes always shown on the card (e.g. Medicaid case-by-case review). */
-  notes?: { text: string; productLineFamilies?: string[]; maxAgeYearsExclusive?: number; section: string }[];
+  /** Notes always shown on the card (e.g. Medicaid case-by-case review), optionally only for some products. */
+  notes?: { text: string; productLineFamilies?: string[]; maxAgeYearsExclusive?: number; products?: string[]; section: string }[];
+  /** Terms the source defines, for the policy page. */
+  definitions?: { term: string; text: string; section: string }[];
   /** Instructions for the PA request, administration or claim, shown on an Instructions card. */
   instructions?: { text: string; section: string }[];
   /** Card type of the Instructions card (cdshooks-card-type code; default clinical-reminder). */
@@ -460,10 +606,15 @@ export interface Determination {
 
 export interface MatchedProduct {
   product: ProductDefinition | null;
-  /** How the product was identified: hcpcs, ndc, rxnorm, name, or an unclassified code alone. */
-  matchedBy: 'hcpcs' | 'ndc' | 'rxnorm' | 'name' | 'unclassified-code';
+  /**
+   * How the product was identified: hcpcs, ndc, rxnorm, name, an unclassified code alone, or a
+   * companion service ordered with a product (the order names no product itself).
+   */
+  matchedBy: 'hcpcs' | 'ndc' | 'rxnorm' | 'name' | 'unclassified-code' | 'companion-service';
   /** The coding or text that matched. */
   matchedValue: string;
+  /** What to call the ordered item when it is not a catalog product (e.g. "Fertility preservation (CPT 89258)"). */
+  display?: string;
 }
 
 export interface PolicyDecision {

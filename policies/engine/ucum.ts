@@ -28,6 +28,7 @@ const factorCache = new Map<string, number | null>();
  */
 export function convertUnit(value: number, from: string, to: string): number | undefined {
   if (from === to) return value;
+  if (typeof from !== 'string' || typeof to !== 'string') return undefined;
   const key = `${from}\u0000${to}`;
   let factor = factorCache.get(key);
   if (factor === undefined) {
@@ -58,8 +59,12 @@ const UNIT_SYNONYMS: Record<string, string> = {
 
 /** The UCUM unit of a Quantity: its code when the system is UCUM, else a recognised spelling. */
 export function quantityUnit(quantity: { unit?: string; code?: string; system?: string }): string | undefined {
-  if (quantity.code && (!quantity.system || quantity.system === 'http://unitsofmeasure.org')) return quantity.code;
-  const spelled = (quantity.unit ?? quantity.code)?.trim();
+  // Unvalidated FHIR: a unit, code or system that is not a string is absent.
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const code = str(quantity.code);
+  const system = str(quantity.system);
+  if (code && (!system || system === 'http://unitsofmeasure.org')) return code;
+  const spelled = (str(quantity.unit) ?? code)?.trim();
   if (!spelled) return undefined;
   return UNIT_SYNONYMS[spelled.toLowerCase()] ?? spelled;
 }

@@ -82,9 +82,11 @@ export function applyNumericTest(value: NumericValue, test: NumericTest): boolea
 export function fromQuantity(quantity: Quantity): NumericValue | undefined {
   if (typeof quantity.value !== 'number' || !Number.isFinite(quantity.value)) return undefined;
   const unit = quantityUnit(quantity);
-  const shownUnit = quantity.unit ?? quantity.code ?? '';
-  const display = `${quantity.comparator ?? ''}${quantity.value}${shownUnit ? ` ${shownUnit}` : ''}`;
-  return withComparator(quantity.value, quantity.comparator, display, unit);
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const shownUnit = str(quantity.unit) ?? str(quantity.code) ?? '';
+  const comparator = str(quantity.comparator) as Quantity['comparator'];
+  const display = `${comparator ?? ''}${quantity.value}${shownUnit ? ` ${shownUnit}` : ''}`;
+  return withComparator(quantity.value, comparator, display, unit);
 }
 
 /**

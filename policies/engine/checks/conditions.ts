@@ -43,7 +43,7 @@ export function matchingConditions(ctx: EvaluationContext, vs: CompiledValueSet)
 }
 
 /** The order's own reasons: reasonCode concepts and referenced Conditions. */
-function orderReasons(ctx: EvaluationContext): { concept: CodeableConcept; condition?: Condition }[] {
+export function orderReasons(ctx: EvaluationContext): { concept: CodeableConcept; condition?: Condition }[] {
   const out: { concept: CodeableConcept; condition?: Condition }[] = [];
   const order = ctx.order as { reasonCode?: CodeableConcept[]; reasonReference?: { reference?: string }[] };
   for (const concept of order.reasonCode ?? []) out.push({ concept });
@@ -91,6 +91,7 @@ export function conditionPresent(check: ConditionPresentCheck, ctx: EvaluationCo
 
 export function conditionAbsent(check: ConditionAbsentCheck, ctx: EvaluationContext): CheckOutcome {
   const vs = valueSet(ctx, check.valueSet);
+  if (check.orderReasonOnly) return orderReasonAbsent(check, vs, ctx);
   const activeOnly = check.activeOnly ?? true;
   const present = matchingConditions(ctx, vs).filter((c) => {
     if (activeOnly && !isActive(c)) return false;
@@ -115,4 +116,21 @@ export function conditionAbsent(check: ConditionAbsentCheck, ctx: EvaluationCont
   if (gap) return gap;
   const window = check.onsetWithinDays !== undefined ? ` in the last ${check.onsetWithinDays} days` : '';
   return outcome('met', { evidence: [{ text: `No ${activeOnly ? 'active ' : ''}${vs.title} recorded${window}` }] });
+}
+
+/** The ordered use is not one the value set names (judged on the order's stated reasons only). */
+function orderReasonAbsent(check: ConditionAbsentCheck, vs: CompiledValueSet, ctx: EvaluationContext): CheckOutcome {
+  const reasons = orderReasons(ctx);
+  const hit = reasons.find((r) => vs.matches(r.concept));
+  if (hit) {
+    return outcome(check.whenPresent, {
+      evidence: [hit.condition ? conditionEvidence(vs, hit.condition) : { reference: ctx.orderReference, text: `Order reason: ${describeConcept(vs, hit.concept)}` }],
+      notes: check.presentNote ? [check.presentNote] : [],
+      ...(check.whenPresent === 'missing'
+        ? { missing: [{ text: check.missing ?? `Document the use (${vs.title})`, category: check.docCategory ?? 'clinical' }] }
+        : {}),
+    });
+  }
+  const text = reasons.length > 0 ? `The order's reason is not ${vs.title}` : `The order states no reason; nothing shows it is for ${vs.title}`;
+  return outcome('met', { evidence: [{ reference: ctx.orderReference, text }] });
 }

@@ -1,34 +1,15 @@
 import { outcome, type EvaluationContext } from '../context.ts';
-import type { AnyOfCheck, Check, CheckOutcome, CriterionStatus } from '../types.ts';
+import type { AnyOfCheck, Check, CheckOutcome, WhenCheck } from '../types.ts';
+import { allOf, mergeOutcomes as merge, SEVERITY } from './combine.ts';
 import { conditionAbsent, conditionPresent } from './conditions.ts';
 import { observationCheck } from './observations.ts';
 import { dosePerKg, medicationPlanned, orderPlanned, prescriberSpecialty, productHistoryAbsent } from './orders.ts';
 import { ageCheck, correctedGestationalAge, sexCheck } from './patient.ts';
+import { onLabel, productStatus } from './label.ts';
+import { careSetting, treatmentSite } from './site.ts';
+import { orderQuantity } from './quantity.ts';
 
-/** Which status decides when sub-checks disagree: a definite "no" outweighs everything. */
-const SEVERITY: Record<CriterionStatus, number> = {
-  met: 0,
-  missing: 1,
-  unavailable: 2,
-  deferred: 3,
-  review: 4,
-  'not-met': 5,
-};
-
-export function worstStatus(statuses: CriterionStatus[]): CriterionStatus {
-  return statuses.reduce<CriterionStatus>((worst, s) => (SEVERITY[s] > SEVERITY[worst] ? s : worst), 'met');
-}
-
-function merge(status: CriterionStatus, parts: CheckOutcome[]): CheckOutcome {
-  const earliest = parts.map((p) => p.earliestDate).filter((d): d is string => d !== undefined).sort().at(-1);
-  return outcome(status, {
-    evidence: parts.flatMap((p) => p.evidence),
-    missing: parts.flatMap((p) => p.missing),
-    notes: parts.flatMap((p) => p.notes),
-    ...(earliest ? { earliestDate: earliest } : {}),
-    infoNeeded: [...new Set(parts.flatMap((p) => p.infoNeeded ?? []))],
-  });
-}
+export { worstStatus } from './combine.ts';
 
 function anyOf(check: AnyOfCheck, ctx: EvaluationContext): CheckOutcome {
   const results = check.checks.map((c) => runCheck(c, ctx));
@@ -36,7 +17,10 @@ function anyOf(check: AnyOfCheck, ctx: EvaluationContext): CheckOutcome {
   if (met) return met;
   const open = results.filter((r) => r.status !== 'not-met');
   if (open.length === 0) {
-    return merge(check.otherwise ?? 'not-met', results);
+    const merged = merge(check.otherwise ?? 'not-met', results);
+    // Eleven "not this use" notes say less than one that names how many alternatives were tried.
+    if (results.length > 2) merged.notes = [`None of the ${results.length} alternatives applies`, ...merged.notes.slice(0, 1)];
+    return merged;
   }
   // None met yet but some could be: ask once for the documentation, not once per branch.
   const combined = merge(open.map((r) => r.status).reduce((a, b) => (SEVERITY[a] <= SEVERITY[b] ? a : b)), open);
@@ -48,10 +32,8 @@ function anyOf(check: AnyOfCheck, ctx: EvaluationContext): CheckOutcome {
 
 export function runCheck(check: Check, ctx: EvaluationContext): CheckOutcome {
   switch (check.type) {
-    case 'allOf': {
-      const results = check.checks.map((c) => runCheck(c, ctx));
-      return merge(worstStatus(results.map((r) => r.status)), results);
-    }
+    case 'allOf':
+      return allOf(check.checks.map((c) => runCheck(c, ctx)));
     case 'anyOf':
       return anyOf(check, ctx);
     case 'prescriberSpecialty':
@@ -80,5 +62,31 @@ export function runCheck(check: Check, ctx: EvaluationContext): CheckOutcome {
       return outcome('missing', { missing: [{ text: check.item, category: check.docCategory ?? 'clinical' }] });
     case 'never':
       return outcome('not-met', { notes: [check.reason] });
+    case 'productStatus':
+      return productStatus(check, ctx);
+    case 'onLabel':
+      return onLabel(check, ctx);
+    case 'treatmentSite':
+      return treatmentSite(check, ctx);
+    case 'careSetting':
+      return careSetting(check, ctx);
+    case 'orderQuantity':
+      return orderQuantity(check, ctx);
+    case 'when':
+      return when(check, ctx);
   }
+}
+
+/**
+ * A criterion for some cases only (e.g. CGT Access Model paperwork when the therapy is for sickle
+ * cell disease). Unless the case is definitely not one of them, `then` decides: an unknown
+ * diagnosis must not waive a requirement.
+ */
+function when(check: WhenCheck, ctx: EvaluationContext): CheckOutcome {
+  const gate = runCheck(check.if, ctx);
+  if (gate.status === 'not-met') {
+    return outcome('met', { evidence: [{ text: check.notApplicable }] });
+  }
+  const result = runCheck(check.then, ctx);
+  return gate.status === 'met' ? { ...result, evidence: [...gate.evidence, ...result.evidence] } : result;
 }

@@ -182,9 +182,15 @@ export function productHistoryAbsent(check: ProductHistoryAbsentCheck, ctx: Eval
   const procedureSet = check.procedureValueSet ? valueSet(ctx, check.procedureValueSet) : undefined;
   for (const procedure of ctx.record.procedures) {
     if (procedure.status !== 'completed') continue;
+    const day = toDay(procedure.performedDateTime ?? procedure.performedPeriod?.start);
     if (procedureSet?.matches(procedure.code)) {
-      const day = toDay(procedure.performedDateTime ?? procedure.performedPeriod?.start);
       evidence.push({ reference: referenceOf(procedure), text: `${describeConcept(procedureSet, procedure.code)}${day ? ` on ${day}` : ''}` });
+      continue;
+    }
+    // A procedure coded with the product itself (HCPCS, NDC or its name) records an administration too.
+    const product = identify(procedure.code, undefined, procedure);
+    if (productMatches(ctx, check.products, product)) {
+      evidence.push({ reference: referenceOf(procedure), text: `${product!.name} administration procedure${day ? ` on ${day}` : ''}` });
     }
   }
   if (check.historyConditionValueSet) {
@@ -198,8 +204,8 @@ export function productHistoryAbsent(check: ProductHistoryAbsentCheck, ctx: Eval
   if (evidence.length > 0) {
     return outcome(check.whenPresent, { evidence, notes: [`Prior treatment with ${describeScope(ctx, check.products)} is recorded`] });
   }
-  const sources: DataCategory[] = ['medicationAdministrations', 'medicationStatements', 'medicationRequests'];
-  if (procedureSet) sources.push('procedures');
+  // A Procedure coded with the product records an administration too, so procedures always count.
+  const sources: DataCategory[] = ['medicationAdministrations', 'medicationStatements', 'medicationRequests', 'procedures'];
   if (check.historyConditionValueSet) sources.push('conditions');
   const gap = unavailable(ctx, sources);
   if (gap) return gap;
