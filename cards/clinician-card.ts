@@ -47,7 +47,24 @@ export function topic(code: string): { system: string; code: string; display?: s
 }
 
 function productName(decision: PolicyDecision): string {
-  return decision.product.product?.name ?? `Product billed as ${decision.product.matchedValue}`;
+  return decision.product.product?.name ?? decision.product.display ?? `Product billed as ${decision.product.matchedValue}`;
+}
+
+/** The prior-authorization answer in words (pa-needed may be conditional when the member's plan terms govern). */
+function paPhrase(code: PolicyDecision['determination']['paNeeded']): string {
+  switch (code) {
+    case 'auth-needed':
+    case 'performpa':
+      return 'prior authorization required';
+    case 'conditional':
+      return 'prior authorization may be required';
+    case 'satisfied':
+      return 'prior authorization on file';
+    case 'indeterminate':
+      return 'prior authorization status unknown';
+    default:
+      return 'no prior authorization required';
+  }
 }
 
 export function missingItems(decision: PolicyDecision): string[] {
@@ -67,7 +84,7 @@ export function summaryOf(decision: PolicyDecision, hook: CardContext['hook']): 
       return fitSummary(`${name}: coverage could not be determined — EHR data unavailable${missingText}`);
     case 'conditional': {
       const reason = d.reasons.find((r) => !r.documentation)?.text ?? 'conditions apply';
-      return fitSummary(`${name}: prior authorization required; ${lowerFirst(firstSentence(reason))}${missingText}`);
+      return fitSummary(`${name}: ${paPhrase(d.paNeeded)}; ${lowerFirst(firstSentence(reason))}${missingText}`);
     }
     case 'covered':
       if (d.paNeeded === 'auth-needed') {
@@ -84,6 +101,10 @@ function firstSentence(text: string): string {
   return (m?.[1] ?? text).replace(/[.]$/, '');
 }
 
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function lowerFirst(text: string): string {
   return text.length > 1 && /^[A-Z][a-z]/.test(text) ? text[0]!.toLowerCase() + text.slice(1) : text;
 }
@@ -92,7 +113,7 @@ function lowerFirst(text: string): string {
 function headline(decision: PolicyDecision, hook: CardContext['hook']): string {
   const d = decision.determination;
   const missing = missingItems(decision).length;
-  const pa = d.paNeeded === 'auth-needed' ? 'Prior authorization required' : 'No prior authorization required';
+  const pa = capitalise(paPhrase(d.paNeeded));
   switch (d.covered) {
     case 'not-covered':
       return 'Not covered.';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FhirResource } from 'fhir/r4.js';
 import { renderResponse, readConfiguration, type OrderOutcome, type RenderedResponse } from '../cards/render.ts';
 import { dayFromDate } from '../policies/engine/dates.ts';
-import { evaluatePolicy, serviceDateOf } from '../policies/engine/evaluate.ts';
+import { evaluateCompanionOrder, evaluatePolicy, serviceDateOf } from '../policies/engine/evaluate.ts';
 import { orderProductFacts } from '../policies/engine/products.ts';
 import { referenceOf, type OrderResource, type ResourceIndex } from '../policies/engine/record.ts';
 import type { MatchedProduct, PolicyDecision } from '../policies/engine/types.ts';
@@ -94,8 +94,19 @@ function evaluateOrder(
   const facts = orderProductFacts(order, gathered.index);
   const product = registry.catalog.identify(facts);
   const base = { order: order as FhirResource, orderReference: referenceOf(order), product };
-  if (!product) return { ...base, decisions: [] };
   const serviceDate = serviceDateOf(order, today);
+  if (!product) {
+    // An order naming no product may still be a service a policy judges with one (e.g. fertility preservation with a CGT).
+    const policies = registry.companionPoliciesFor(coverage.payer.id, serviceDate);
+    if (policies.length === 0) return { ...base, decisions: [] };
+    try {
+      return { ...base, decisions: evaluateCompanionOrder({ policies, catalog: registry.catalog, record: gathered.record, index: gathered.index, order, coverage: coverage.coverage, today }) };
+    } catch (error) {
+      // Malformed FHIR must not take the whole answer down; an unjudged service gets no assertion.
+      logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'companion service evaluation failed');
+      return { ...base, decisions: [] };
+    }
+  }
   const decisions: PolicyDecision[] = [];
   for (const policy of registry.policiesFor(coverage.payer.id, product, serviceDate)) {
     try {
