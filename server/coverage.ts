@@ -17,16 +17,22 @@ export interface ResolvedCoverage {
  * Never the name (payers-and-codes.md).
  */
 function payorIdentifiers(coverage: Coverage, index: ResourceIndex): { identifiers: Identifier[]; unresolved: boolean } {
-  const identifiers: Identifier[] = [];
+  const identifiers: unknown[] = [];
   let unresolved = false;
   for (const payor of Array.isArray(coverage.payor) ? coverage.payor : []) {
     if (payor?.identifier) identifiers.push(payor.identifier);
     if (!payor?.reference) continue;
     const org = index.resolve(payor, coverage);
-    if (org?.resourceType === 'Organization') identifiers.push(...((org as Organization).identifier ?? []));
+    const orgIdentifiers: unknown = org?.resourceType === 'Organization' ? (org as Organization).identifier : undefined;
+    if (org?.resourceType === 'Organization') identifiers.push(...(Array.isArray(orgIdentifiers) ? orgIdentifiers : []));
     else if (!payor.identifier) unresolved = true;
   }
-  return { identifiers: identifiers.filter((i) => typeof i === 'object' && i !== null), unresolved };
+  // Only identifiers a payer can be matched on: request and EHR data are unvalidated JSON.
+  return { identifiers: identifiers.filter(isMatchableIdentifier), unresolved };
+}
+
+function isMatchableIdentifier(i: unknown): i is Identifier {
+  return typeof i === 'object' && i !== null && typeof (i as Identifier).system === 'string' && typeof (i as Identifier).value === 'string';
 }
 
 function isForPatient(coverage: Coverage, patientId: string): boolean {
