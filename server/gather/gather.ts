@@ -67,6 +67,8 @@ class RecordSink {
   add(resources: FhirResource[]): void {
     for (const r of resources) {
       if (typeof r !== 'object' || r === null || typeof r.resourceType !== 'string') continue;
+      // Not FHIR: an id that is not a string would break every "Type/id" built from it downstream.
+      if (r.id !== undefined && typeof r.id !== 'string') continue;
       if (r.id) {
         const key = `${r.resourceType}/${r.id}`;
         if (this.seen.has(key)) continue;
