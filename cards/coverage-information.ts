@@ -77,11 +77,13 @@ export function coverageInformation(decision: PolicyDecision, ctx: AssertionCont
  * for the same coverage are replaced, everything else is kept as sent.
  */
 export function withCoverageInformation(order: FhirResource, extensions: Extension[], coverageReference: string): FhirResource {
-  const copy = structuredClone(order) as FhirResource & { extension?: Extension[] };
-  const kept = (copy.extension ?? []).filter(
+  const copy = structuredClone(order) as FhirResource & { extension?: unknown };
+  // The order is client data: an `extension` that is not an array is dropped, odd entries are kept as sent.
+  const existing = (Array.isArray(copy.extension) ? copy.extension : []) as Array<Extension | null>;
+  const kept = existing.filter(
     (ext) =>
-      ext.url !== COVERAGE_INFORMATION_URL ||
-      !(ext.extension ?? []).some((sub) => sub.url === 'coverage' && sub.valueReference?.reference === coverageReference),
+      ext?.url !== COVERAGE_INFORMATION_URL ||
+      !(Array.isArray(ext.extension) ? (ext.extension as Array<Extension | null>) : []).some((sub) => sub?.url === 'coverage' && sub.valueReference?.reference === coverageReference),
   );
   copy.extension = [...kept, ...extensions];
   return copy;
