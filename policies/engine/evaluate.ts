@@ -121,7 +121,9 @@ export function evaluatePolicy(input: PolicyEvaluationInput): PolicyDecision | u
         }));
 
   const determination = determine(input, results, rules, serviceDate);
-  const age = record.patient?.birthDate ? ageInYears(toDay(record.patient.birthDate)!, serviceDate) : undefined;
+  // An unreadable birthDate ("unknown", a number) is no age, not a failed evaluation.
+  const birthDay = toDay(record.patient?.birthDate);
+  const age = birthDay ? ageInYears(birthDay, serviceDate) : undefined;
   const notes = (doc.notes ?? [])
     .filter((n) => !n.productLineFamilies || (family !== undefined && n.productLineFamilies.includes(family)))
     .filter((n) => n.maxAgeYearsExclusive === undefined || (age !== undefined && age < n.maxAgeYearsExclusive))
