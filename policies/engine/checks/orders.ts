@@ -41,10 +41,16 @@ function rolesOf(ctx: EvaluationContext, reference: Reference | undefined): Prac
   return ctx.record.practitionerRoles.filter((r) => referenceKey(r.practitioner?.reference) === practitionerKey);
 }
 
+/** The objects of a FHIR array element; anything else (a number, an object, null entries) is no data. */
+function objectsOf<T>(value: T[] | undefined): T[] {
+  return Array.isArray(value) ? value.filter((v) => typeof v === 'object' && v !== null) : [];
+}
+
 function specialtyText(vs: CompiledValueSet, specialty: CodeableConcept): string {
   const hit = vs.match(specialty);
   if (hit?.coding) return describeCoding(hit.coding);
-  return specialty.text ?? specialty.coding?.[0]?.display ?? specialty.coding?.[0]?.code ?? 'unnamed specialty';
+  const first = objectsOf(specialty.coding)[0];
+  return [specialty.text, first?.display, first?.code].find((v): v is string => typeof v === 'string' && v !== '') ?? 'unnamed specialty';
 }
 
 export function prescriberSpecialty(check: PrescriberSpecialtyCheck, ctx: EvaluationContext): CheckOutcome {
@@ -56,7 +62,7 @@ export function prescriberSpecialty(check: PrescriberSpecialtyCheck, ctx: Evalua
     ...performers.flatMap((p) => rolesOf(ctx, p).map((role) => ({ role, relation: 'Consulting/performing clinician' }))),
   ];
   for (const { role, relation } of candidates) {
-    const specialty = (role.specialty ?? []).find((s) => vs.matches(s));
+    const specialty = objectsOf(role.specialty).find((s) => vs.matches(s));
     if (specialty) {
       return outcome('met', { evidence: [{ reference: referenceOf(role), text: `${relation}: ${specialtyText(vs, specialty)}` }] });
     }
@@ -68,7 +74,7 @@ export function prescriberSpecialty(check: PrescriberSpecialtyCheck, ctx: Evalua
     return outcome('missing', { notes: ["The ordering clinician's specialty is not in the record"], missing });
   }
   const stated = candidates
-    .flatMap(({ role }) => role.specialty ?? [])
+    .flatMap(({ role }) => objectsOf(role.specialty))
     .map((s) => specialtyText(vs, s))
     .join(', ');
   return outcome('missing', {
@@ -236,8 +242,8 @@ function latestWeightKg(check: DosePerKgCheck, ctx: EvaluationContext): { kg: nu
 function orderDoseQuantity(ctx: EvaluationContext): Quantity | undefined {
   const order = ctx.order;
   if (order.resourceType === 'MedicationRequest') {
-    for (const dosage of order.dosageInstruction ?? []) {
-      for (const dr of dosage.doseAndRate ?? []) {
+    for (const dosage of objectsOf(order.dosageInstruction)) {
+      for (const dr of objectsOf(dosage.doseAndRate)) {
         if (dr.doseQuantity) return dr.doseQuantity;
         if (dr.doseRange?.high) return dr.doseRange.high;
       }
