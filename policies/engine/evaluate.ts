@@ -195,7 +195,17 @@ function determine(input: PolicyEvaluationInput, results: CriterionResult[], rul
   const doc = input.policy.doc;
   const product = input.product.product;
   const billingCodes = product ? billingCodesOf(input, product, serviceDate) : [];
-  const base: Determination = { covered: 'covered', docNeeded: [], infoNeeded: [], reasons: [], billingCodes, routes: [] };
+  const limit = product ? doc.quantityLimits?.find((q) => q.product === product.id) : undefined;
+  // The limit travels with every answer, not-covered included: it says what would be authorized.
+  const base: Determination = {
+    covered: 'covered',
+    docNeeded: [],
+    infoNeeded: [],
+    reasons: [],
+    billingCodes,
+    routes: [],
+    ...(limit ? { allowedQuantity: { ...limit.quantity, per: limit.per } } : {}),
+  };
   const policyPa: PaNeededCode = doc.priorAuth === 'always' ? 'auth-needed' : 'no-auth';
 
   const exclusion = rules.find((r) => r.effect === 'not-covered');
@@ -270,8 +280,6 @@ function determine(input: PolicyEvaluationInput, results: CriterionResult[], rul
   if (doc.authorizationMonths && determination.covered !== 'indeterminate') {
     determination.expiryDate = addMonths(input.today, doc.authorizationMonths);
   }
-  const limit = product ? doc.quantityLimits?.find((q) => q.product === product.id) : undefined;
-  if (limit) determination.allowedQuantity = { ...limit.quantity, per: limit.per };
   return determination;
 }
 
@@ -355,7 +363,7 @@ export function evaluateCompanionOrder(input: CompanionEvaluationInput): PolicyD
       const accompanying = accompanyingProducts(input, policy);
       if (accompanying.length === 0) continue;
       const matched = byCode?.coding
-        ? describeCoding(byCode.coding)
+        ? describeCoding({ system: byCode.coding.system, code: byCode.coding.code })
         : byCode?.text ?? (byReason && reasonSet ? describeConcept(reasonSet, byReason) : 'service');
       const display = `${capitalise(codes?.title ?? companion.label)} (${matched})`;
       const product: MatchedProduct = { product: null, matchedBy: 'companion-service', matchedValue: matched, display };

@@ -19,7 +19,7 @@ function anyOf(check: AnyOfCheck, ctx: EvaluationContext): CheckOutcome {
   if (open.length === 0) {
     const merged = merge(check.otherwise ?? 'not-met', results);
     // Eleven "not this use" notes say less than one that names how many alternatives were tried.
-    if (results.length > 2) merged.notes = [`None of the ${results.length} alternatives applies`, ...merged.notes.slice(0, 1)];
+    if (results.length > 2) merged.notes = [`None of the ${results.length} alternatives applies`];
     return merged;
   }
   // None met yet but some could be: ask once for the documentation, not once per branch.

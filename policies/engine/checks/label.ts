@@ -21,10 +21,13 @@ import { ageCheck, sexCheck } from './patient.ts';
  * never assumed to be anything: the answer asks for the code that identifies it.
  */
 
-function unidentified(ctx: EvaluationContext, what: string): CheckOutcome {
+/** One wording for every check, so that the answer states the gap once. */
+function unidentified(ctx: EvaluationContext): CheckOutcome {
   return outcome('missing', {
     evidence: [{ reference: ctx.orderReference, text: `Ordered as ${ctx.product.matchedValue} only` }],
-    notes: [`${ctx.product.matchedValue} is an unclassified code: without the NDC the product cannot be identified, so ${what} cannot be known`],
+    notes: [
+      `${ctx.product.matchedValue} is an unclassified code and the order names no NDC, RxNorm code or product name the catalog knows: the product is not identified, so it is not known to be FDA-approved or used per its label. Send the NDC.`,
+    ],
     infoNeeded: ['detail-code'],
   });
 }
@@ -36,15 +39,14 @@ function identifiedBy(ctx: EvaluationContext, product: ProductDefinition): strin
 
 export function productStatus(check: ProductStatusCheck, ctx: EvaluationContext): CheckOutcome {
   const product = ctx.product.product;
-  const what = { identified: 'the product', fdaApproved: 'its FDA approval', medicaidDrugRebate: "its manufacturer's Medicaid Drug Rebate Program participation" }[check.fact];
-  if (!product) return unidentified(ctx, what);
+  if (!product) return unidentified(ctx);
   const identified = { text: identifiedBy(ctx, product) };
   switch (check.fact) {
     case 'identified':
       return outcome('met', { evidence: [identified] });
     case 'fdaApproved':
       if (product.fdaApproved) {
-        return outcome('met', { evidence: [identified, { text: `FDA-approved${product.label ? ` (${product.label.source})` : ''}` }] });
+        return outcome('met', { evidence: [identified, { text: `${product.name} is FDA-approved (product catalog)` }] });
       }
       return outcome('not-met', {
         evidence: [identified],
@@ -150,7 +152,7 @@ function form(ctx: EvaluationContext, product: ProductDefinition): CheckOutcome 
  */
 export function onLabel(check: OnLabelCheck, ctx: EvaluationContext): CheckOutcome {
   const product = ctx.product.product;
-  if (!product) return unidentified(ctx, 'its FDA label');
+  if (!product) return unidentified(ctx);
   const label = product.label;
   if (!label) {
     return outcome('missing', {

@@ -153,8 +153,10 @@ function productMatches(ctx: EvaluationContext, scope: ProductHistoryAbsentCheck
   return product.categories.includes(scope.category);
 }
 
-function describeScope(ctx: EvaluationContext, scope: ProductHistoryAbsentCheck['products']): string {
-  return scope === 'same' ? (ctx.product.product?.name ?? 'this product') : `a ${scope.category.replace(/-/g, ' ')}`;
+function describeScope(ctx: EvaluationContext, check: ProductHistoryAbsentCheck): string {
+  const scope = check.products;
+  if (scope === 'same') return ctx.product.product?.name ?? 'this product';
+  return check.label ? `a ${check.label}` : `a product of category ${scope.category}`;
 }
 
 export function productHistoryAbsent(check: ProductHistoryAbsentCheck, ctx: EvaluationContext): CheckOutcome {
@@ -208,14 +210,14 @@ export function productHistoryAbsent(check: ProductHistoryAbsentCheck, ctx: Eval
   }
 
   if (evidence.length > 0) {
-    return outcome(check.whenPresent, { evidence, notes: [`Prior treatment with ${describeScope(ctx, check.products)} is recorded`] });
+    return outcome(check.whenPresent, { evidence, notes: [`Prior treatment with ${describeScope(ctx, check)} is recorded`] });
   }
   // A Procedure coded with the product records an administration too, so procedures always count.
   const sources: DataCategory[] = ['medicationAdministrations', 'medicationStatements', 'medicationRequests', 'procedures'];
   if (check.historyConditionValueSet) sources.push('conditions');
   const gap = unavailable(ctx, sources);
   if (gap) return gap;
-  return outcome('met', { evidence: [{ text: `No prior treatment with ${describeScope(ctx, check.products)} recorded` }] });
+  return outcome('met', { evidence: [{ text: `No prior treatment with ${describeScope(ctx, check)} recorded` }] });
 }
 
 // ---------------------------------------------------------------------------------------------
