@@ -5,6 +5,7 @@ import { addMonths, ageInYears, toDay } from './dates.ts';
 import { describeConcept } from './checks/conditions.ts';
 import { codingForEmission, orderProductFacts, type OrderProductFacts, type ProductCatalog } from './products.ts';
 import type { ClinicalRecord, OrderResource, ResourceIndex } from './record.ts';
+import { objectsOf } from './fhir-arrays.ts';
 import { referenceOf } from './record.ts';
 import { conceptCodings, describeCoding } from './terminology.ts';
 import type {
@@ -305,8 +306,8 @@ function orderConcept(order: OrderResource): CodeableConcept | undefined {
 }
 
 function orderReasonConcepts(order: OrderResource, index: ResourceIndex): CodeableConcept[] {
-  const out: CodeableConcept[] = [...(order.reasonCode ?? [])];
-  for (const ref of order.reasonReference ?? []) {
+  const out: CodeableConcept[] = [...objectsOf(order.reasonCode)];
+  for (const ref of objectsOf(order.reasonReference)) {
     const resolved = index.resolve(ref, order);
     if (resolved?.resourceType === 'Condition' && resolved.code) out.push(resolved.code);
   }

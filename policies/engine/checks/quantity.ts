@@ -1,5 +1,6 @@
 import type { Duration, Quantity, Timing } from 'fhir/r4.js';
 import { outcome, type EvaluationContext } from '../context.ts';
+import { objectsOf } from '../fhir-arrays.ts';
 import { convertUnit } from '../ucum.ts';
 import type { CheckOutcome, Evidence, OrderQuantityCheck } from '../types.ts';
 
@@ -22,6 +23,7 @@ function inLimitUnit(check: OrderQuantityCheck, quantity: Quantity | undefined):
   if (!quantity || typeof quantity.value !== 'number') return undefined;
   const spelled = [quantity.code, quantity.unit].filter((u): u is string => typeof u === 'string').map((u) => u.trim().toLowerCase());
   const accepted = new Set(check.units.map((u) => u.toLowerCase()));
+  if (typeof quantity.value !== 'number') return undefined;
   return spelled.some((u) => accepted.has(u)) ? quantity.value : undefined;
 }
 
@@ -56,7 +58,7 @@ export function orderQuantity(check: OrderQuantityCheck, ctx: EvaluationContext)
     evidence.push({ reference: ctx.orderReference, text });
     if (dispense > allowed + 1e-9) over.push(`${text} exceeds ${limitText}`);
   }
-  for (const dosage of order.dosageInstruction ?? []) {
+  for (const dosage of objectsOf(order.dosageInstruction)) {
     const max = dosage.maxDosePerPeriod;
     const maxAmount = inLimitUnit(check, max?.numerator);
     const maxHours = hours(max?.denominator?.value, max?.denominator?.code ?? max?.denominator?.unit);
@@ -65,7 +67,7 @@ export function orderQuantity(check: OrderQuantityCheck, ctx: EvaluationContext)
       evidence.push({ reference: ctx.orderReference, text: `Maximum ${maxAmount} ${check.max.unit} per ${Math.round(maxHours)} hours` });
       if (rate > check.max.value + 1e-9) over.push(`A maximum of ${maxAmount} per ${Math.round(maxHours)} hours is ${Math.round(rate)} ${check.max.unit} per ${check.perHours} hours, above ${limitText}`);
     }
-    for (const doseAndRate of dosage.doseAndRate ?? []) {
+    for (const doseAndRate of objectsOf(dosage.doseAndRate)) {
       const dose = inLimitUnit(check, doseAndRate.doseQuantity);
       if (dose === undefined) continue;
       const rate = rateFromTiming(dose, dosage.timing, check.perHours);

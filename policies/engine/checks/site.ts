@@ -1,5 +1,6 @@
 import type { CodeableConcept, FhirResource, Identifier, Location, Organization, Reference } from 'fhir/r4.js';
 import { outcome, siteRegistry, unavailable, valueSet, type EvaluationContext } from '../context.ts';
+import { objectsOf } from '../fhir-arrays.ts';
 import { referenceKey, referenceOf } from '../record.ts';
 import { systemKey } from '../terminology.ts';
 import type { CareSettingCheck, CheckOutcome, Evidence, InfoNeeded, ProductDefinition, TreatmentSite, TreatmentSiteCheck, TreatmentSiteRegistry } from '../types.ts';
@@ -26,7 +27,7 @@ interface SiteSource {
 }
 
 function identifiersOf(list: Identifier[] | undefined): { system: string; value: string }[] {
-  return (list ?? [])
+  return objectsOf(list)
     .filter((i): i is Identifier & { system: string; value: string } => typeof i?.system === 'string' && typeof i.value === 'string')
     .map((i) => ({ system: i.system, value: i.value }));
 }
@@ -46,7 +47,7 @@ function sitesOf(ctx: EvaluationContext, ref: Reference | undefined, from: FhirR
     return [siteOf(resolved, logical), ...(managing?.resourceType === 'Organization' ? [siteOf(managing, [])] : [])];
   }
   if (resolved?.resourceType === 'PractitionerRole') {
-    return [resolved.organization, ...(resolved.location ?? [])].flatMap((r) => sitesOf(ctx, r, resolved));
+    return [...objectsOf(resolved.organization), ...objectsOf(resolved.location)].flatMap((r) => sitesOf(ctx, r, resolved));
   }
   if (resolved) return []; // a person (Practitioner, Patient, RelatedPerson) is not a site
   const type = referenceKey(ref.reference)?.split('/')[0] ?? ref.type;
@@ -57,7 +58,7 @@ function sitesOf(ctx: EvaluationContext, ref: Reference | undefined, from: FhirR
 }
 
 function asList(value: Reference | Reference[] | undefined): Reference[] {
-  return Array.isArray(value) ? value : value ? [value] : [];
+  return objectsOf(value);
 }
 
 function siteSources(ctx: EvaluationContext): SiteSource[] {
@@ -69,13 +70,13 @@ function siteSources(ctx: EvaluationContext): SiteSource[] {
     if (sites.length > 0) sources.push({ origin, infoNeeded, sites });
   };
   add("the order's performer", 'performer', asList((order as { performer?: Reference | Reference[] }).performer));
-  if (order.resourceType === 'ServiceRequest') add("the order's location", 'location', order.locationReference ?? []);
+  if (order.resourceType === 'ServiceRequest') add("the order's location", 'location', asList(order.locationReference));
   if (order.resourceType === 'MedicationRequest') add('the dispensing organization', 'performer', asList(order.dispenseRequest?.performer));
   const requester = ctx.index.resolve(order.requester, from);
   if (requester?.resourceType === 'PractitionerRole') add("the ordering clinician's organization", 'performer', asList(requester.organization), requester);
   const encounter = ctx.record.encounter;
   if (encounter) {
-    add("the encounter's facility", 'location', [...asList(encounter.serviceProvider), ...(encounter.location ?? []).map((l) => l.location)], encounter);
+    add("the encounter's facility", 'location', [...asList(encounter.serviceProvider), ...objectsOf(encounter.location).map((l) => l.location)], encounter);
   }
   return sources;
 }
@@ -162,15 +163,15 @@ function locationTypesOf(ctx: EvaluationContext): { concept: CodeableConcept; wh
   const addLocation = (ref: Reference | undefined, owner: FhirResource, where: string) => {
     const resolved = ctx.index.resolve(ref, owner);
     if (resolved?.resourceType !== 'Location') return;
-    for (const concept of resolved.type ?? []) out.push({ concept, where: `${where} ${resolved.name ?? referenceOf(resolved)}`, reference: referenceOf(resolved) });
+    for (const concept of objectsOf(resolved.type)) out.push({ concept, where: `${where} ${resolved.name ?? referenceOf(resolved)}`, reference: referenceOf(resolved) });
   };
   const order = ctx.order;
   if (order.resourceType === 'ServiceRequest') {
-    for (const concept of order.locationCode ?? []) out.push({ concept, where: 'Order location', reference: ctx.orderReference });
-    for (const ref of order.locationReference ?? []) addLocation(ref, order, 'Order location');
+    for (const concept of objectsOf(order.locationCode)) out.push({ concept, where: 'Order location', reference: ctx.orderReference });
+    for (const ref of objectsOf(order.locationReference)) addLocation(ref, order, 'Order location');
   }
   const encounter = ctx.record.encounter;
-  for (const l of encounter?.location ?? []) addLocation(l.location, encounter!, 'Encounter location');
+  for (const l of objectsOf(encounter?.location)) addLocation(l.location, encounter!, 'Encounter location');
   return out;
 }
 
@@ -183,7 +184,7 @@ export function careSetting(check: CareSettingCheck, ctx: EvaluationContext): Ch
     }
   }
   const encounter = ctx.record.encounter;
-  const classCode = encounter?.class?.code;
+  const classCode = typeof encounter?.class?.code === 'string' ? encounter.class.code : undefined;
   const classText = classCode ? `Encounter class ${classCode}${ENCOUNTER_CLASS_NAMES[classCode] ? ` (${ENCOUNTER_CLASS_NAMES[classCode]})` : ''}` : undefined;
   const classEvidence = classText && encounter ? [{ reference: referenceOf(encounter), text: classText }] : [];
   if (classCode && (check.encounterClasses ?? []).includes(classCode)) {
