@@ -178,10 +178,11 @@ function siteReferences(record: ClinicalRecord): Reference[] {
   for (const coverage of record.coverages) for (const p of Array.isArray(coverage.payor) ? coverage.payor : []) refs.push(p);
   for (const role of record.practitionerRoles) {
     if (role.organization) refs.push(role.organization);
-    for (const l of role.location ?? []) refs.push(l);
+    for (const l of Array.isArray(role.location) ? role.location : []) refs.push(l);
   }
   if (record.encounter?.serviceProvider) refs.push(record.encounter.serviceProvider);
-  for (const l of record.encounter?.location ?? []) if (l.location) refs.push(l.location);
+  const locations: unknown = record.encounter?.location;
+  for (const l of (Array.isArray(locations) ? locations : []) as Array<{ location?: Reference } | null>) if (l?.location) refs.push(l.location);
   return refs;
 }
 
@@ -289,8 +290,10 @@ export async function gatherRecord(
     if (!fhir) return [];
     const wanted = new Set<string>();
     for (const ref of refs) {
-      if (ref.reference?.startsWith('#')) continue;
-      const key = referenceKey(ref.reference);
+      // References come from EHR data: anything but a string reference is skipped.
+      const reference: unknown = typeof ref === 'object' && ref !== null ? ref.reference : undefined;
+      if (typeof reference !== 'string' || reference.startsWith('#')) continue;
+      const key = referenceKey(reference);
       if (key && !sink.has(key) && !declaredAbsent.has(key) && !beingRead.has(key)) wanted.add(key);
     }
     return [...wanted].slice(0, MAX_REFERENCE_READS).map((key) =>
