@@ -72,6 +72,13 @@ export function correctedGestationalAge(check: CorrectedGestationalAgeCheck, ctx
   if (gaObservation && quantity && typeof quantity.value === 'number') {
     const unit = quantityUnit(quantity) ?? 'wk';
     weeks = convertUnit(quantity.value, unit, 'wk');
+    if (weeks !== undefined && !(weeks > 0 && weeks <= 60)) {
+      // Not a gestational age (and date arithmetic on it would overflow): ask for a readable one.
+      return outcome('missing', {
+        evidence: [{ reference: referenceOf(gaObservation), text: 'Gestational age at birth recorded with an implausible value' }],
+        missing: [{ text: check.missing ?? 'Gestational age at birth (weeks)', category: 'clinical' }],
+      });
+    }
     if (weeks !== undefined) {
       evidence = { reference: referenceOf(gaObservation), text: `Gestational age at birth ${formatWeeks(weeks)}` };
     }
