@@ -1,5 +1,6 @@
 import type { CodeableConcept, Condition } from 'fhir/r4.js';
 import { daysBetween, toDay } from '../dates.ts';
+import { objectsOf } from '../fhir-arrays.ts';
 import { outcome, unavailable, valueSet, type EvaluationContext } from '../context.ts';
 import { referenceOf } from '../record.ts';
 import { describeCoding, type CompiledValueSet } from '../terminology.ts';
@@ -46,8 +47,8 @@ export function matchingConditions(ctx: EvaluationContext, vs: CompiledValueSet)
 export function orderReasons(ctx: EvaluationContext): { concept: CodeableConcept; condition?: Condition }[] {
   const out: { concept: CodeableConcept; condition?: Condition }[] = [];
   const order = ctx.order as { reasonCode?: CodeableConcept[]; reasonReference?: { reference?: string }[] };
-  for (const concept of order.reasonCode ?? []) out.push({ concept });
-  for (const ref of order.reasonReference ?? []) {
+  for (const concept of objectsOf(order.reasonCode)) out.push({ concept });
+  for (const ref of objectsOf(order.reasonReference)) {
     const resolved = ctx.index.resolve(ref, ctx.order);
     if (resolved?.resourceType === 'Condition' && resolved.code) out.push({ concept: resolved.code, condition: resolved });
   }

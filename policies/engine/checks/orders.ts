@@ -9,6 +9,7 @@ import type {
   ServiceRequest,
 } from 'fhir/r4.js';
 import { toDay } from '../dates.ts';
+import { objectsOf } from '../fhir-arrays.ts';
 import { outcome, unavailable, valueSet, type EvaluationContext } from '../context.ts';
 import { medicationFacts } from '../products.ts';
 import { referenceKey, referenceOf, type DataCategory } from '../record.ts';
@@ -39,11 +40,6 @@ function rolesOf(ctx: EvaluationContext, reference: Reference | undefined): Prac
   const practitionerKey = resolved?.resourceType === 'Practitioner' ? referenceOf(resolved) : referenceKey(reference?.reference);
   if (!practitionerKey?.startsWith('Practitioner/')) return [];
   return ctx.record.practitionerRoles.filter((r) => referenceKey(r.practitioner?.reference) === practitionerKey);
-}
-
-/** The objects of a FHIR array element; anything else (a number, an object, null entries) is no data. */
-function objectsOf<T>(value: T[] | undefined): T[] {
-  return Array.isArray(value) ? value.filter((v) => typeof v === 'object' && v !== null) : [];
 }
 
 function specialtyText(vs: CompiledValueSet, specialty: CodeableConcept): string {
