@@ -90,5 +90,13 @@ export function resolveCoverage(record: ClinicalRecord, index: ResourceIndex, re
     });
   }
   const { coverage, payer } = handled[0]!;
-  return { coverage, reference: `Coverage/${coverage.id ?? 'unknown'}`, payer, memberGroups: registry.memberGroups(payer, coverage) };
+  // coverage-information must reference the client's Coverage (1..1): without a FHIR id there is nothing to point at.
+  if (typeof coverage.id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(coverage.id)) {
+    throw new HttpError(400, {
+      code: 'invalid',
+      diagnostics: 'The Coverage has no valid id, so a coverage assertion could not reference it',
+      expression: ['Coverage.id'],
+    });
+  }
+  return { coverage, reference: `Coverage/${coverage.id}`, payer, memberGroups: registry.memberGroups(payer, coverage) };
 }
