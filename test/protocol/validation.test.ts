@@ -345,6 +345,17 @@ describe('coverage and payer (CRD §hook-13)', () => {
     outcome(await sign(hookRequest(c, { prefetch: { ...fullPrefetch(c), coverage: coverageBundle(c, [c.coverage, twin], [c.payer]) } })), 400);
   });
 
+  it('a Coverage without a valid FHIR id → 400: coverage-information could not reference it', async () => {
+    const c = zolgensmaCase();
+    for (const id of [undefined, '1:25', 'Coverage/cov-1', '']) {
+      const coverage: Coverage = { ...c.coverage };
+      if (id === undefined) delete coverage.id;
+      else coverage.id = id;
+      const issues = outcome(await sign(hookRequest(c, { prefetch: { ...fullPrefetch(c), coverage: coverageBundle(c, [coverage], [c.payer]) } })), 400);
+      assertNames(issues, 'Coverage.id', /no valid id/);
+    }
+  });
+
   it('an active Jefferson Coverage beside a cancelled other one is answered', async () => {
     const c = zolgensmaCase();
     const bcbs: Organization = { resourceType: 'Organization', id: 'org-bcbsms', identifier: [{ system: NAIC, value: '60111' }] };
