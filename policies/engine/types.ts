@@ -198,6 +198,11 @@ export interface ConditionPresentCheck extends CheckBase {
   whenAbsent?: CriterionStatus;
   /** Status when the order states a reason that is not in the value set (e.g. not-met: off-label). */
   whenOrderReasonOther?: CriterionStatus;
+  /**
+   * The order's stated reason is the use being judged: when it states one, the patient's other
+   * diagnoses do not count (a drug ordered for depression is not "for" the patient's heart block).
+   */
+  orderReasonDecides?: boolean;
 }
 
 export interface ConditionAbsentCheck extends CheckBase {

@@ -68,7 +68,7 @@ export function conditionPresent(check: ConditionPresentCheck, ctx: EvaluationCo
       ],
     });
   }
-  const found = matchingConditions(ctx, vs);
+  const found = check.orderReasonDecides && reasons.length > 0 ? [] : matchingConditions(ctx, vs);
   if (found.length > 0) return outcome('met', { evidence: found.slice(0, 3).map((c) => conditionEvidence(vs, c)) });
 
   // An order that states a different reason is a use outside the criterion (e.g. off-label).

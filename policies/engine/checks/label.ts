@@ -91,7 +91,7 @@ function indication(check: OnLabelCheck, ctx: EvaluationContext, product: Produc
     });
   }
   const result = conditionPresent(
-    { type: 'conditionPresent', valueSet: label.indicationValueSet, whenOrderReasonOther: 'not-met', missing: missingText },
+    { type: 'conditionPresent', valueSet: label.indicationValueSet, whenOrderReasonOther: 'not-met', orderReasonDecides: true, missing: missingText },
     ctx,
   );
   const softened = softenUnverified(result, label, 'indication', check.whenUnverified ?? 'review', product.name);
