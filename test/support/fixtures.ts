@@ -5,6 +5,7 @@ import type {
   Coverage,
   Encounter,
   FhirResource,
+  Location,
   Medication,
   MedicationAdministration,
   MedicationRequest,
@@ -16,6 +17,7 @@ import type {
   PractitionerRole,
   Procedure,
   Quantity,
+  Reference,
   ServiceRequest,
 } from 'fhir/r4.js';
 
@@ -378,4 +380,227 @@ export function allResources(c: ClinicalCase): FhirResource[] {
     ...c.serviceRequests,
     ...c.medications,
   ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders for the other seed policies (BCBSMS, WellCare NC, Cigna): payers, a patient with an
+// empty record, product orders by any code, sites, and locations. Codes are those of
+// ../shared/reference/payers-and-codes.md.
+// ---------------------------------------------------------------------------------------------
+
+export const CPT = 'http://www.ama-assn.org/go/cpt';
+export const ICD10_PCS = 'http://www.cms.gov/Medicare/Coding/ICD10';
+export const NPI = 'http://hl7.org/fhir/sid/us-npi';
+export const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+export const V3_ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
+export const COVERAGE_CLASS = 'http://terminology.hl7.org/CodeSystem/coverage-class';
+/** The example Qualified Treatment Center of the WellCare NC registry (payers-and-codes.md). */
+export const QTC_NPI = '1999990017';
+
+/** A birth date `years` years before a day (default today), minus `extraDays`. */
+export function birthDateYearsAgo(years: number, extraDays = 0, asOf = today()): string {
+  const [y, m, d] = asOf.split('-').map(Number) as [number, number, number];
+  const last = new Date(Date.UTC(y - years, m, 0)).getUTCDate();
+  const birth = new Date(Date.UTC(y - years, m - 1, Math.min(d, last)));
+  return new Date(birth.getTime() - extraDays * 86_400_000).toISOString().slice(0, 10);
+}
+
+export function bcbsmsPayer(): Organization {
+  return { resourceType: 'Organization', id: 'org-bcbsms', identifier: [{ system: NAIC, value: '60111' }], name: 'Blue Cross & Blue Shield of Mississippi' };
+}
+
+export function wellcarePayer(): Organization {
+  return { resourceType: 'Organization', id: 'org-wellcare-nc', identifier: [{ system: PAYER_ID_SYSTEM, value: 'wellcare-nc' }], name: 'WellCare of North Carolina' };
+}
+
+export function cignaPayer(): Organization {
+  return { resourceType: 'Organization', id: 'org-cigna', identifier: [{ system: PAYER_ID_SYSTEM, value: 'cigna' }], name: 'Cigna' };
+}
+
+/** A facility (Organization) with an NPI, or none. */
+export function facility(id: string, name: string, npi?: string): Organization {
+  return { resourceType: 'Organization', id, name, ...(npi ? { identifier: [{ system: NPI, value: npi }] } : {}) };
+}
+
+/** A Location of the given v3 RoleCode types (e.g. ICU), optionally with an NPI. */
+export function location(id: string, name: string, types: string[], npi?: string): Location {
+  return {
+    resourceType: 'Location',
+    id,
+    name,
+    status: 'active',
+    type: types.map((t) => ({ coding: [coding(V3_ROLE_CODE, t)] })),
+    ...(npi ? { identifier: [{ system: NPI, value: npi }] } : {}),
+  };
+}
+
+export interface PatientCaseOptions {
+  payer: Organization;
+  patientId?: string;
+  birthDate?: string;
+  gender?: 'male' | 'female';
+  /** Coverage.type SOPT code (omit for none). */
+  sopt?: string;
+  /** Coverage.class entries, e.g. the BCBSMS State Health Plan group. */
+  classes?: NonNullable<Coverage['class']>;
+  /** The ordering clinician's specialty (NUCC) and organization. */
+  specialty?: { code: string; display: string };
+  roleOrganization?: Reference;
+  /** Encounter class (v3 ActCode) and locations. */
+  encounterClass?: string;
+  encounterLocations?: Location[];
+  serviceProvider?: Reference;
+}
+
+/** A patient with an empty record and no orders: tests add conditions, history and orders. */
+export function patientCase(options: PatientCaseOptions): ClinicalCase {
+  const p = options.patientId ?? 'pat-1';
+  const patient: Patient = {
+    resourceType: 'Patient',
+    id: p,
+    name: [{ family: 'Testpatient', given: ['Jordan'] }],
+    gender: options.gender ?? 'male',
+    birthDate: options.birthDate ?? birthDateYearsAgo(30),
+  };
+  const practitioner: Practitioner = { resourceType: 'Practitioner', id: 'prac-1', name: [{ family: 'Adeyemi', given: ['Sam'] }] };
+  const specialty = options.specialty ?? { code: '207RH0000X', display: 'Hematology' };
+  const role: PractitionerRole = {
+    resourceType: 'PractitionerRole',
+    id: 'role-clinician',
+    practitioner: { reference: 'Practitioner/prac-1' },
+    specialty: [{ coding: [coding(NUCC, specialty.code, specialty.display)] }],
+    ...(options.roleOrganization ? { organization: options.roleOrganization } : {}),
+  };
+  const locations = options.encounterLocations ?? [];
+  const encounter: Encounter = {
+    resourceType: 'Encounter',
+    id: 'enc-1',
+    status: 'in-progress',
+    class: coding(V3_ACT_CODE, options.encounterClass ?? 'AMB'),
+    subject: { reference: `Patient/${p}` },
+    ...(locations.length > 0 ? { contained: locations, location: locations.map((l) => ({ location: { reference: `#${l.id}` } })) } : {}),
+    ...(options.serviceProvider ? { serviceProvider: options.serviceProvider } : {}),
+  };
+  const coverage = coverageFor(p, options.payer, options.sopt);
+  coverage.class = options.classes ?? [{ type: { coding: [coding(COVERAGE_CLASS, 'plan')] }, value: 'PLAN-1' }];
+  return {
+    patient,
+    coverage,
+    payer: options.payer,
+    practitioner,
+    role,
+    encounter,
+    conditions: [],
+    observations: [],
+    medicationRequests: [],
+    medicationAdministrations: [],
+    medicationStatements: [],
+    procedures: [],
+    serviceRequests: [],
+    medications: [],
+    orders: [],
+  };
+}
+
+export type CodeRef = { system: string; code: string; display?: string };
+
+export interface ProductOrderOptions {
+  /** Codings of the product (HCPCS, NDC, RxNorm; any mix) and the concept's text. */
+  codes?: CodeRef[];
+  text?: string;
+  /** Order reason: a coding, or free text only. */
+  reason?: CodeRef | string;
+  performer?: Reference;
+  dispensePerformer?: Reference;
+  requester?: string;
+  /** Planned start of the therapy (MedicationRequest.dispenseRequest.validityPeriod.start). */
+  validFrom?: string;
+  quantity?: Quantity;
+  supplyDuration?: { value: number; unit: string };
+  dosage?: MedicationRequest['dosageInstruction'];
+  contained?: FhirResource[];
+  status?: MedicationRequest['status'];
+}
+
+/** A MedicationRequest for a product identified by whatever codes and text the test gives. */
+export function medicationOrder(id: string, patientId: string, options: ProductOrderOptions = {}): MedicationRequest {
+  const reason = options.reason;
+  const dispense = {
+    ...(options.validFrom ? { validityPeriod: { start: options.validFrom } } : {}),
+    ...(options.dispensePerformer ? { performer: options.dispensePerformer } : {}),
+    ...(options.quantity ? { quantity: options.quantity } : {}),
+    ...(options.supplyDuration ? { expectedSupplyDuration: { value: options.supplyDuration.value, unit: options.supplyDuration.unit, system: UCUM, code: options.supplyDuration.unit } } : {}),
+  };
+  return {
+    resourceType: 'MedicationRequest',
+    id,
+    status: options.status ?? 'draft',
+    intent: 'order',
+    ...(options.contained ? { contained: options.contained as MedicationRequest['contained'] } : {}),
+    medicationCodeableConcept: { coding: options.codes ?? [], ...(options.text ? { text: options.text } : {}) },
+    subject: { reference: `Patient/${patientId}` },
+    authoredOn: today(),
+    requester: { reference: options.requester ?? 'PractitionerRole/role-clinician' },
+    ...(options.performer ? { performer: options.performer } : {}),
+    ...(reason ? { reasonCode: [typeof reason === 'string' ? { text: reason } : { coding: [reason] }] } : {}),
+    ...(options.dosage ? { dosageInstruction: options.dosage } : {}),
+    ...(Object.keys(dispense).length > 0 ? { dispenseRequest: dispense } : {}),
+  };
+}
+
+/** A ServiceRequest (procedure, lab or service) with a code and optional reason, performer and location. */
+export function serviceOrder(
+  id: string,
+  patientId: string,
+  code: CodeRef | string,
+  options: { reason?: CodeRef | string; performer?: Reference; locationReference?: Reference; status?: ServiceRequest['status'] } = {},
+): ServiceRequest {
+  const reason = options.reason;
+  return {
+    resourceType: 'ServiceRequest',
+    id,
+    status: options.status ?? 'draft',
+    intent: 'order',
+    code: typeof code === 'string' ? { text: code } : { coding: [code] },
+    subject: { reference: `Patient/${patientId}` },
+    authoredOn: today(),
+    requester: { reference: 'PractitionerRole/role-clinician' },
+    ...(options.performer ? { performer: [options.performer] } : {}),
+    ...(options.locationReference ? { locationReference: [options.locationReference] } : {}),
+    ...(reason ? { reasonCode: [typeof reason === 'string' ? { text: reason } : { coding: [reason] }] } : {}),
+  };
+}
+
+/** A completed administration of a product (for "no repeat treatment" checks). */
+export function pastAdministration(id: string, patientId: string, codes: CodeRef[], text: string, date = daysAgo(400)): MedicationAdministration {
+  return {
+    resourceType: 'MedicationAdministration',
+    id,
+    status: 'completed',
+    medicationCodeableConcept: { coding: codes, text },
+    subject: { reference: `Patient/${patientId}` },
+    effectiveDateTime: date,
+  };
+}
+
+export function pastStatement(id: string, patientId: string, codes: CodeRef[], text: string, date = daysAgo(700)): MedicationStatement {
+  return {
+    resourceType: 'MedicationStatement',
+    id,
+    status: 'completed',
+    medicationCodeableConcept: { coding: codes, text },
+    subject: { reference: `Patient/${patientId}` },
+    effectiveDateTime: date,
+  };
+}
+
+export function pastProcedure(id: string, patientId: string, code: CodeRef, date = daysAgo(500)): Procedure {
+  return {
+    resourceType: 'Procedure',
+    id,
+    status: 'completed',
+    code: { coding: [code] },
+    subject: { reference: `Patient/${patientId}` },
+    performedDateTime: date,
+  };
 }
