@@ -158,9 +158,10 @@ export function clinicianCard(decision: PolicyDecision, ctx: CardContext): Card 
     if (reason.documentation) continue;
     lines.push(`- ${escapeMarkdown(reason.text)}`);
   }
-  for (const route of d.routes) lines.push(`Route: ${escapeMarkdown(route)}`);
+  // Each its own paragraph: right after the reason list they would be read as part of its last item.
+  for (const route of d.routes) lines.push('', `Route: ${escapeMarkdown(route)}`);
   for (const rule of decision.coverageRules.filter((r) => r.effect === 'not-covered' || r.effect === 'conditional')) {
-    if (!d.reasons.some((r) => r.text === rule.reason)) lines.push(`**${escapeMarkdown(rule.reason)}**`);
+    if (!d.reasons.some((r) => r.text === rule.reason)) lines.push('', `**${escapeMarkdown(rule.reason)}**`);
   }
 
   const criteria = decision.results.filter((r) => r.kind === 'criterion');

@@ -151,7 +151,8 @@ describe('coverage-information and cards: every outcome, both hooks, pass the CR
             assert.ok(ci.reasons.every((r) => (r.text ?? '').length > 0));
             assert.match(String(card.summary), /not covered/);
             // The card says why and what route remains (off-label review, or none for an excluded benefit).
-            assert.match(String(card.detail), /Route: (Off-label requests are evaluated individually|No prior authorization route)/);
+            // …as a paragraph of its own, not glued to the last reason bullet (GFM lazy continuation).
+            assert.match(String(card.detail), /\n\nRoute: (Off-label requests are evaluated individually|No prior authorization route)/);
             assert.equal(((card.source as Json).topic as Json).code, 'off-guideline');
             if (name.startsWith('not covered')) assert.equal(statuses['Less than 2 years of age'], 'not-met');
             else assert.match(ci.reasons[0]!.text!, /benefit exclusion/);
