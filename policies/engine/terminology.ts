@@ -24,6 +24,8 @@ const SYSTEM_ALIASES: Record<string, string[]> = {
   ucum: ['http://unitsofmeasure.org'],
   sopt: ['https://nahdo.org/sopt', 'urn:oid:2.16.840.1.113883.3.221.5'],
   hgnc: ['http://www.genenames.org/geneId', 'http://www.genenames.org'],
+  'v3-rolecode': ['http://terminology.hl7.org/CodeSystem/v3-RoleCode'],
+  'v3-actcode': ['http://terminology.hl7.org/CodeSystem/v3-ActCode'],
 };
 
 const URI_TO_KEY = new Map<string, string>();
@@ -200,6 +202,9 @@ export function describeCoding(coding: NormalisedCoding): string {
     hcpcs: 'HCPCS',
     cpt: 'CPT',
     nucc: 'NUCC',
+    'icd-10-pcs': 'ICD-10-PCS',
+    'v3-rolecode': 'HL7 RoleCode',
+    'v3-actcode': 'HL7 ActCode',
   };
   let code = coding.code;
   if (coding.system === 'icd-10-cm' && code.length > 3) code = `${code.slice(0, 3)}.${code.slice(3)}`;

@@ -163,7 +163,9 @@ function locationTypesOf(ctx: EvaluationContext): { concept: CodeableConcept; wh
   const addLocation = (ref: Reference | undefined, owner: FhirResource, where: string) => {
     const resolved = ctx.index.resolve(ref, owner);
     if (resolved?.resourceType !== 'Location') return;
-    for (const concept of objectsOf(resolved.type)) out.push({ concept, where: `${where} ${resolved.name ?? referenceOf(resolved)}`, reference: referenceOf(resolved) });
+    // A contained Location has no address of its own: point at the resource that contains it.
+    const reference = ref?.reference?.startsWith('#') ? referenceOf(owner) : referenceOf(resolved);
+    for (const concept of objectsOf(resolved.type)) out.push({ concept, where: `${where} ${resolved.name ?? referenceOf(resolved)}`, reference });
   };
   const order = ctx.order;
   if (order.resourceType === 'ServiceRequest') {
