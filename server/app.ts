@@ -9,7 +9,7 @@ import type { ServiceCatalog } from './protocol/services.ts';
 import { HookRequestValidator } from './protocol/validate.ts';
 import { createClientAuthenticator } from './security/client-auth.ts';
 import { createCors } from './security/cors.ts';
-import { bodyErrorHandler, createDraftOrdersLimit, createJsonDepthLimit, requestTimeout } from './security/limits.ts';
+import { bodyErrorHandler, clientErrorHandler, createDraftOrdersLimit, createJsonDepthLimit, requestTimeout } from './security/limits.ts';
 import { createRateLimiter } from './security/rate-limit.ts';
 import type { TrustedClient } from './security/trusted-clients.ts';
 import type { DecisionRecord } from './store/types.ts';
@@ -119,6 +119,8 @@ export function createApp(deps: AppDeps): Express {
     logger.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'unhandled error');
     res.status(500).json(operationOutcome([{ code: 'exception', severity: 'fatal', diagnostics: 'Internal error; the request was not processed' }]));
   };
+  // Client errors raised by Express itself (e.g. a URIError for malformed percent-encoding in a route param) are 4xx.
+  app.use(clientErrorHandler);
   app.use(errors);
   return app;
 }
