@@ -250,6 +250,12 @@ describe('malformed requests → 400 OperationOutcome naming the problem', () =>
     outcome(await request(app).post('/cds-services/').send(body()), 404);
     outcome(await request(app).get('/cds-services/gene-therapy-crd-order-sign'), 404);
   });
+
+  it('a service id with malformed percent-encoding → 400 OperationOutcome, not a 5xx', async () => {
+    for (const path of ['/cds-services/%E0%A4%A', `${ORDER_SIGN}%ZZ`, '/cds-services/%']) {
+      outcome(await request(app).post(path).send(body()), 400);
+    }
+  });
 });
 
 describe('unknown fields are ignored (CRD §hook-23, §found-33)', () => {
