@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, mock, test } from 'node:test';
 import type { RequestHandler } from 'express';
 import { SignJWT } from 'jose';
 import request from 'supertest';
-import type { Logger } from '../../server/logger.ts';
+import { createFeedbackRouter } from '../../server/http/feedback.ts';
+import { createLogger, type Logger } from '../../server/logger.ts';
+import type { DecisionStore } from '../../server/store/types.ts';
 import type { TrustedClient } from '../../server/security/trusted-clients.ts';
 import { json, makeKey, nowSeconds, rawToken, startRecordingServer, type RecordingServer, type TestKey } from '../security/helpers.ts';
-import { ORDER_SELECT, ORDER_SIGN, ROOT, testApp, type TestApp } from '../support/app.ts';
+import { LogCapture, ORDER_SELECT, ORDER_SIGN, testApp, type TestApp } from '../support/app.ts';
 import { hookRequest, zolgensmaCase } from '../support/fixtures.ts';
 import { assertBare401, BASE, bearer, inlineClient, ISS_A, ISS_B, logEntries, tokenFor } from './helpers.ts';
 
@@ -38,23 +37,13 @@ let mixedJwksServer: RecordingServer;
 let evil: RecordingServer;
 let published: { keys: unknown[] };
 let t: TestApp;
-let feedbackAvailable = false;
 
-/**
- * The feedback route (server/http/feedback.ts) is being added by another engineer and is mounted
- * through createApp's `routers`. It is loaded only if present, with a store stub, so these tests
- * run either way and say which.
- */
-async function loadFeedbackRouter(logger: Logger, serviceIds: Set<string>): Promise<RequestHandler | undefined> {
-  const file = path.join(ROOT, 'server/http/feedback.ts');
-  if (!existsSync(file)) return undefined;
-  const mod: unknown = await import(pathToFileURL(file).href);
-  const factory = (mod as { createFeedbackRouter?: unknown }).createFeedbackRouter;
-  if (typeof factory !== 'function') return undefined;
+/** The feedback route as main.ts mounts it, over a store stub that accepts everything. */
+function feedbackRouter(logger: Logger): RequestHandler {
   const store = {
     saveFeedback: async (_serviceId: string, _iss: string | null, items: unknown[]) => ({ stored: items.length, duplicates: 0, unknownCards: [] }),
-  };
-  return (factory as (deps: { store: unknown; serviceIds: Set<string>; logger: Logger }) => RequestHandler)({ store, serviceIds, logger });
+  } as unknown as DecisionStore;
+  return createFeedbackRouter({ store, serviceIds: new Set(['gene-therapy-crd-order-sign', 'gene-therapy-crd-order-select']), logger });
 }
 
 const feedbackBody = {
@@ -84,11 +73,9 @@ before(async () => {
     { iss: ISS_JKU, jku: [`${jwksServer.url}jwks.json`], fhirServers: [] },
     { iss: ISS_MIXED, jwks: { keys: [mixedInline.publicJwk] }, jku: [`${mixedJwksServer.url}jwks.json`], fhirServers: [] },
   ];
-  // Built first without routers to get a logger for the feedback router, then for real.
-  const probe = testApp({}, { clients });
-  const feedback = await loadFeedbackRouter(probe.logger, new Set(['gene-therapy-crd-order-sign', 'gene-therapy-crd-order-select']));
-  feedbackAvailable = feedback !== undefined;
-  t = testApp({}, { clients, ...(feedback ? { routers: [feedback] } : {}) });
+  const logs = new LogCapture();
+  const logger = createLogger('info', logs);
+  t = { ...testApp({}, { clients, logger, routers: [feedbackRouter(logger)] }), logs, logger };
 });
 
 after(async () => {
@@ -335,11 +322,7 @@ describe('jku and key rotation through the app', () => {
 });
 
 describe('feedback route', () => {
-  test('POST /cds-services/{id}/feedback needs a token for its own URL', async (ctx) => {
-    if (!feedbackAvailable) {
-      ctx.skip('server/http/feedback.ts is not present; discovery and services only');
-      return;
-    }
+  test('POST /cds-services/{id}/feedback needs a token for its own URL', async () => {
     await expectAccepted('post', FEEDBACK, bearer(await tokenFor(es, ISS_A, FEEDBACK)));
     await expectAccepted('post', FEEDBACK, bearer(await tokenFor(rs, ISS_A, FEEDBACK)));
     await expectRejected('post', FEEDBACK, undefined, 'missing_token');
