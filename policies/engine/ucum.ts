@@ -58,7 +58,7 @@ const UNIT_SYNONYMS: Record<string, string> = {
 };
 
 /** The UCUM unit of a Quantity: its code when the system is UCUM, else a recognised spelling. */
-export function quantityUnit(quantity: { unit?: string; code?: string; system?: string }): string | undefined {
+export function quantityUnit(quantity: { value?: number; unit?: string; code?: string; system?: string }): string | undefined {
   // Unvalidated FHIR: a unit, code or system that is not a string is absent.
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
   const code = str(quantity.code);
