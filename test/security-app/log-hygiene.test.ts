@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Bundle, Observation } from 'fhir/r4.js';
 import request from 'supertest';
+import { createFeedbackRouter } from '../../server/http/feedback.ts';
 import { createLogger } from '../../server/logger.ts';
+import type { DecisionStore } from '../../server/store/types.ts';
 import { makeKey, nowSeconds, type TestKey } from '../security/helpers.ts';
 import { LogCapture, ORDER_SELECT, ORDER_SIGN, testApp, type TestApp } from '../support/app.ts';
 import { startFhirServer, type FhirTestServer } from '../support/fhir-server.ts';
@@ -54,7 +56,11 @@ before(async () => {
   // trace: the most verbose level an operator could switch on must still be clean.
 
   const logger = createLogger('trace', capture);
-  t = testApp({ maxBodyBytes: 256 * 1024 }, { logger, clients: [inlineClient(ISS_A, [key], [`${fhir.baseUrl}/`])] });
+  const store = {
+    saveFeedback: async (_serviceId: string, _iss: string | null, items: unknown[]) => ({ stored: items.length, duplicates: 0, unknownCards: ['x'] }),
+  } as unknown as DecisionStore;
+  const feedback = createFeedbackRouter({ store, serviceIds: new Set(['gene-therapy-crd-order-sign']), logger });
+  t = testApp({ maxBodyBytes: 256 * 1024 }, { logger, clients: [inlineClient(ISS_A, [key], [`${fhir.baseUrl}/`])], routers: [feedback] });
 
   const statuses: number[] = [];
   const record = (res: { status: number }) => statuses.push(res.status);
@@ -98,6 +104,13 @@ before(async () => {
   const stranger = await tokenFor(key, 'https://x.example.org', ORDER_SIGN, { claims: { iat: nowSeconds() } });
   jwts.push(stranger);
   record(await post(ORDER_SIGN, hookRequest(c), bearer(stranger)));
+  // Feedback whose free-text override comment names the patient, valid and invalid.
+  const comment = { reason: { code: 'other', system: 'http://example.org/override' }, userComment: `Avery Testbaby ${PATIENT_ID} MRN-77341` };
+  const item = { card: 'c0ffee00-0000-4000-8000-000000000001', outcome: 'overridden', overrideReason: comment, outcomeTimestamp: new Date().toISOString() };
+  const stored = await post(`${ORDER_SIGN}/feedback`, { feedback: [item] });
+  assert.equal(stored.status, 200, stored.text);
+  const refused = await post(`${ORDER_SIGN}/feedback`, { feedback: [{ ...item, outcome: 'accepted' }] });
+  assert.equal(refused.status, 400, refused.text);
   // 404 and 413 with patient data in the body.
   record(await post('/cds-services/no-such-service', hookRequest(c, { fhirServer: fhir.baseUrl, accessToken: ACCESS_TOKEN })));
   record(await post(ORDER_SIGN, hookRequest(c, { fhirServer: fhir.baseUrl, accessToken: ACCESS_TOKEN, extension: { pad: `${OBSERVATION_VALUE} `.repeat(10_000) } })));
