@@ -8,6 +8,7 @@ import type { Express } from 'express';
 import type { Card, HookResponse } from '../../server/protocol/types.ts';
 import { loadPolicyRegistry, type PolicyRegistry } from '../../policies/registry.ts';
 import { ORDER_SELECT, ORDER_SIGN, ROOT, testApp } from '../support/app.ts';
+import { assertCrdConformant } from '../support/crd-conformance.ts';
 import { COVERAGE_INFORMATION_URL, hookRequest, type ClinicalCase, type RequestOptions } from '../support/fixtures.ts';
 
 /**
@@ -47,6 +48,9 @@ export async function send(c: ClinicalCase, options: SendOptions = {}): Promise<
   const body = hookRequest(c, { userId: 'PractitionerRole/role-clinician', ...rest });
   const res = await request(appAt(on, registry)).post(hook === 'order-sign' ? ORDER_SIGN : ORDER_SELECT).send(body);
   assert.equal(res.status, 200, `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 400)}`);
+  // Every assertion must also be valid CRD (coverage-information invariants, card rules), whatever it says.
+  // (Whether a response with no assertion carries an empty systemActions array is the protocol's concern.)
+  if (((res.body as HookResponse).systemActions ?? []).length > 0) assertCrdConformant(res.body, { request: body as never, payerName: c.payer.name ?? '' });
   return res.body as HookResponse;
 }
 
