@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import request from 'supertest';
 import { PolicyDataError } from '../../policies/registry.ts';
-import { ROOT, shippedRegistry } from '../support/app.ts';
+import { ROOT, shippedRegistry, testApp } from '../support/app.ts';
 import { editedPolicies, editJson } from './helpers.ts';
 
 type Json = Record<string, unknown>;
@@ -43,6 +44,17 @@ describe('shipped policy data', () => {
       const range = `${doc.effective.start} → ${doc.effective.end ?? ''}`.trimEnd();
       assert.ok(row.includes(range), `${doc.id}: README says ${row}, data says ${range}`);
       assert.ok(row.includes(doc.policyNumber), `${doc.id}: policy number`);
+    }
+  });
+
+  it('every version has a policy page (the card link) showing its criteria with their sections, and its definitions', async () => {
+    const app = testApp().app;
+    for (const { doc } of registry.policies) {
+      const page = await request(app).get(`/policies/${doc.id}`).set('Accept', 'text/html');
+      assert.equal(page.status, 200, doc.id);
+      for (const criterion of doc.criteria) assert.ok(page.text.includes(criterion.section.replace(/&/g, '&amp;')), `${doc.id}: ${criterion.section}`);
+      for (const definition of doc.definitions ?? []) assert.ok(page.text.includes(`<dt>${definition.term.replace(/&/g, '&amp;')}`), `${doc.id}: ${definition.term}`);
+      for (const companion of doc.companionServices ?? []) assert.ok(page.text.includes(companion.label), `${doc.id}: ${companion.label}`);
     }
   });
 
