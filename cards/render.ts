@@ -96,7 +96,8 @@ export function renderResponse(outcomes: OrderOutcome[], ctx: RenderContext): Re
   // Checklists first: when the client caps the cards, the coverage guidance is what survives.
   const cards = [...primaryCards, ...secondaryCards].filter((c) => allowed(c.source.topic.code)).slice(0, maxCards);
   return {
-    response: { cards, ...(ctx.hook === 'order-sign' || systemActions.length > 0 ? { systemActions } : {}) },
+    // CDS Hooks 2.0 §JSON: an optional array without values is omitted, never sent empty.
+    response: { cards, ...(systemActions.length > 0 ? { systemActions } : {}) },
     assertionId,
     cards: cards.map((c) => ({
       uuid: c.uuid,

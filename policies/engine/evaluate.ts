@@ -272,7 +272,7 @@ function determine(input: PolicyEvaluationInput, results: CriterionResult[], rul
   }
   if (unavailable.length > 0) {
     determination.covered = 'indeterminate';
-    determination.reasons.push({ code: 'technical', text: unavailable.flatMap((r) => r.notes).join('; ') || 'Required data could not be retrieved' });
+    determination.reasons.push({ code: 'technical', text: [...new Set(unavailable.flatMap((r) => r.notes))].join('; ') || 'Required data could not be retrieved' });
   } else if (info.size > 0) {
     determination.covered = 'conditional';
   }

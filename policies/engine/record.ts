@@ -108,6 +108,7 @@ export function referenceKey(reference: string | undefined): string | undefined 
 /** Index of every resource in a record by "Type/id", for resolving references. */
 export class ResourceIndex {
   private readonly byKey = new Map<string, FhirResource>();
+  private readonly byFullUrl = new Map<string, FhirResource>();
 
   constructor(record: ClinicalRecord) {
     const lists: FhirResource[][] = [
@@ -144,7 +145,15 @@ export class ResourceIndex {
       if (!Array.isArray(contained)) return undefined;
       return (contained as Array<FhirResource | null>).find((c) => typeof c === 'object' && c !== null && c.id === ref.slice(1)) ?? undefined;
     }
+    // A Bundle's own fullUrl (e.g. "urn:uuid:…" in draftOrders) is the reference its entries use.
+    const aliased = this.byFullUrl.get(ref);
+    if (aliased) return aliased;
     const key = referenceKey(ref);
     return key ? this.byKey.get(key) : undefined;
+  }
+
+  /** Makes a Bundle entry's fullUrl resolve to its resource. */
+  addFullUrl(fullUrl: string, resource: FhirResource): void {
+    this.byFullUrl.set(fullUrl, resource);
   }
 }

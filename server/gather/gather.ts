@@ -331,5 +331,12 @@ export async function gatherRecord(
   // Second round: what the first round's resources point at (payer, sites, medications of history).
   await Promise.all(readMissing([...siteReferences(record), ...historyMedicationReferences(record)]));
 
-  return { record, index: new ResourceIndex(record), sources, problems };
+  const index = new ResourceIndex(record);
+  // Draft orders may reference each other, or a Medication in the same Bundle, by fullUrl (urn:uuid:…).
+  const draftEntries = Array.isArray(request.context.draftOrders.entry) ? request.context.draftOrders.entry : [];
+  for (const entry of draftEntries) {
+    const resource = entry?.resource;
+    if (typeof entry?.fullUrl === 'string' && typeof resource === 'object' && resource !== null) index.addFullUrl(entry.fullUrl, resource as FhirResource);
+  }
+  return { record, index, sources, problems };
 }

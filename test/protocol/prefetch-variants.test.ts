@@ -456,6 +456,6 @@ describe('medicationReference', () => {
     referencing(c, 'Medication/med-unknown');
     const a = await call(c, withServer({ prefetch: fullPrefetch(c) }));
     assert.equal(a.status, 200);
-    assert.deepEqual(a.body, { cards: [], systemActions: [] });
+    assert.deepEqual(a.body, { cards: [] });
   });
 });

@@ -283,13 +283,13 @@ describe('unknown fields are ignored (CRD §hook-23, §found-33)', () => {
     assert.deepEqual(pick(res), pick(baseline));
   });
 
-  it('a draft bundle with no gene-therapy order → 200 with no cards and an empty system action list', async () => {
+  it('a draft bundle with no gene-therapy order → 200 with no cards and no system actions', async () => {
     const c = zolgensmaCase();
     c.orders = [c.orders[1]!];
     const b = hookRequest(c);
     const res = await sign(b);
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { cards: [], systemActions: [] });
+    assert.deepEqual(res.body, { cards: [] }, 'no guidance: cards empty, systemActions omitted (CDS Hooks 2.0 forbids empty optional arrays)');
   });
 
   it('draft orders of other CRD request types (NutritionOrder, CommunicationRequest) are tolerated', async () => {

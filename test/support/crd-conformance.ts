@@ -346,8 +346,16 @@ export function crdViolations(response: unknown, options: CrdCheckOptions): stri
   const hook = options.hook ?? (options.request.hook === 'order-select' ? 'order-select' : 'order-sign');
   if (!isObject(response)) return ['response is not a JSON object'];
   if (!Array.isArray(response.cards)) out.push('cards must be an array (CDS Hooks §response)');
-  // Inferno: systemActions must be present for the primary hooks.
-  if (hook === 'order-sign' && !Array.isArray(response.systemActions)) out.push('order-sign responses must carry systemActions (Inferno, CRD §hook-16)');
+  // CRD §hook-16: a primary hook answer that gives coverage guidance carries the coverage-information
+  // system action, unless the client turned it off. With no guidance at all, CDS Hooks 2.0 forbids an
+  // empty optional array, so systemActions is then omitted rather than sent as [].
+  const configuration = isObject(options.request.extension) ? options.request.extension['davinci-crd.configuration'] : undefined;
+  const coverageInfoOff = isObject(configuration) && configuration['coverage-info'] === false;
+  const givesGuidance = Array.isArray(response.cards) && response.cards.length > 0;
+  if (hook === 'order-sign' && givesGuidance && !coverageInfoOff && !Array.isArray(response.systemActions)) {
+    out.push('order-sign responses with coverage guidance must carry systemActions (CRD §hook-16)');
+  }
+  if (Array.isArray(response.systemActions) && response.systemActions.length === 0) out.push('systemActions must be omitted, not empty (CDS Hooks 2.0 JSON rules)');
   if (response.systemActions !== undefined && !Array.isArray(response.systemActions)) out.push('systemActions must be an array');
 
   const drafts = draftOrdersOf(options.request);
