@@ -1,8 +1,12 @@
+// Every character escapeMarkdown's replacements touch; most evidence text has none of them.
+const NEEDS_ESCAPING = /[&<>\\`*_[\]|#~\n]/;
+
 /**
  * Card detail is GitHub Flavored Markdown, which passes a subset of HTML through. Text that comes
  * from patient data or payloads is escaped so it can neither inject HTML nor break the layout.
  */
 export function escapeMarkdown(text: string): string {
+  if (!NEEDS_ESCAPING.test(text)) return text;
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
