@@ -109,9 +109,14 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, res) => {
     res.status(404).json(operationOutcome([{ code: 'not-found', diagnostics: `No route for ${req.method} ${req.path}` }]));
   });
-  const errors: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
+  const errors: ErrorRequestHandler = (err: unknown, req, res, _next) => {
     if (res.headersSent) return;
     if (err instanceof HttpError) {
+      // One line per refused call, as for answered ones: status and issue codes, never request data.
+      logger.info(
+        { status: err.status, issues: err.outcome.issue.map((i) => i.code), path: req.path.slice(0, 120), iss: res.locals.clientIss as string | undefined },
+        'hook refused',
+      );
       res.status(err.status).json(err.outcome);
       return;
     }

@@ -168,6 +168,7 @@ export async function answerHook(deps: PipelineDeps, serviceId: string, body: un
   let gathered: GatherResult;
   try {
     let fhir: FhirSource | undefined;
+    let noFhirReason: string | undefined;
     if (request.fhirServer) {
       if (isFhirServerAllowed(caller.client, request.fhirServer)) {
         fhir = createFhirSource({
@@ -177,9 +178,10 @@ export async function answerHook(deps: PipelineDeps, serviceId: string, body: un
         });
       } else {
         deps.logger.warn({ iss: caller.iss }, 'fhirServer is not among the client\'s allowed FHIR servers; it will not be contacted');
+        noFhirReason = "the fhirServer is not one of this client's allowed FHIR servers";
       }
     }
-    gathered = await gatherRecord(request, service.prefetch, fhir, deps.fhirMaxPages);
+    gathered = await gatherRecord(request, service.prefetch, fhir, deps.fhirMaxPages, noFhirReason);
   } finally {
     clearTimeout(timer);
   }

@@ -204,6 +204,8 @@ export async function gatherRecord(
   templates: Record<string, string>,
   fhir: FhirSource | undefined,
   maxPages: number,
+  /** Why there is no FHIR source (e.g. the fhirServer is not allowed for this client), for the messages. */
+  noFhirReason = 'no FHIR server to query',
 ): Promise<GatherResult> {
   const record = emptyRecord();
   const drafted = bundleEntries(request.context.draftOrders);
@@ -267,7 +269,7 @@ export async function gatherRecord(
       continue;
     }
     if (!fhir) {
-      markUnavailable(spec.category, value === undefined ? 'not prefetched and no FHIR server to query' : 'prefetch failed and no FHIR server to query', key);
+      markUnavailable(spec.category, `${value === undefined ? 'not prefetched' : 'prefetch failed'} and ${noFhirReason}`, key);
       continue;
     }
     if (spec.kind === 'read') beingRead.add(query);

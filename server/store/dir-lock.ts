@@ -32,15 +32,22 @@ async function tryCreate(file: string): Promise<boolean> {
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const file = path.join(dataDir, 'store.lock');
   if (heldHere.has(file)) throw new Error(`decision store: ${dataDir} is already open in this process`);
-  if (!(await tryCreate(file))) {
-    const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-      throw new Error(`decision store: ${dataDir} is in use by process ${pid} (give each instance its own CDS_DATA_DIR)`);
-    }
-    await unlink(file).catch(() => undefined);
-    if (!(await tryCreate(file))) throw new Error(`decision store: could not lock ${dataDir}`);
-  }
+  // Claimed before the first await: two opens racing in one process must not both see the file
+  // as "left by our own earlier life" and take it over.
   heldHere.add(file);
+  try {
+    if (!(await tryCreate(file))) {
+      const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new Error(`decision store: ${dataDir} is in use by process ${pid} (give each instance its own CDS_DATA_DIR)`);
+      }
+      await unlink(file).catch(() => undefined);
+      if (!(await tryCreate(file))) throw new Error(`decision store: could not lock ${dataDir}`);
+    }
+  } catch (error) {
+    heldHere.delete(file);
+    throw error;
+  }
   return async () => {
     heldHere.delete(file);
     await unlink(file).catch(() => undefined);

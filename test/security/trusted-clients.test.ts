@@ -56,7 +56,7 @@ describe('trusted clients file', () => {
   });
 
   it('loads the CDS Hooks spec example JWKS', async () => {
-    const { default: example } = await import('../../../shared/conformance/cds-hooks-spec/jwt_client_auth_example.json', { with: { type: 'json' } });
+    const { default: example } = await import('../conformance/examples/cds-hooks-spec/jwt_client_auth_example.json', { with: { type: 'json' } });
     const clients = loadTrustedClients(writeClients([{ iss: example.payload.iss, jwks: example.jwks_public, jku: [example.header.jku], fhirServers: [] }]));
     assert.equal(clients[0]?.iss, 'https://fhir-ehr.example.com/');
   });

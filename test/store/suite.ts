@@ -133,8 +133,30 @@ export function storeSuite(engine: Engine): void {
       }
     });
 
-    it('migrates a new database from two instances starting at once', { skip: engine.name === 'pglite' && 'PGlite is single-process' }, async () => {
+    it(
+      engine.name === 'pglite'
+        ? 'refuses a second instance on the same data directory (PGlite is single-process)'
+        : 'migrates a new database from two instances starting at once',
+      async () => {
       const fresh = await engine.fresh();
+      if (engine.name === 'pglite') {
+        // The embedded engine's answer to "two instances": exactly one may own a data directory.
+        const results = await Promise.allSettled([
+          openDecisionStore({ dataDir: fresh.dataDir, logger: silent }),
+          openDecisionStore({ dataDir: fresh.dataDir, logger: silent }),
+        ]);
+        const opened = results.filter((r): r is PromiseFulfilledResult<DecisionStore> => r.status === 'fulfilled');
+        const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+        assert.equal(opened.length, 1);
+        assert.equal(refused.length, 1);
+        assert.match(String((refused[0]!.reason as Error).message), /already open|in use/);
+        const r = makeRecord();
+        await opened[0]!.value.save(r);
+        assert.equal((await opened[0]!.value.findByAssertionId(r.assertionIds[0] ?? ''))?.id, r.id);
+        await opened[0]!.value.close();
+        await fresh.cleanup();
+        return;
+      }
       const [a, b] = await Promise.all([
         openDecisionStore({ dataDir: fresh.dataDir, databaseUrl: fresh.databaseUrl, logger: silent }),
         openDecisionStore({ dataDir: `${fresh.dataDir}-b`, databaseUrl: fresh.databaseUrl, logger: silent }),
@@ -146,7 +168,8 @@ export function storeSuite(engine: Engine): void {
       await b.close();
       await rm(`${fresh.dataDir}-b`, { recursive: true, force: true });
       await fresh.cleanup();
-    });
+      },
+    );
 
     it('stores a decision and finds it by any of its coverage-assertion-ids', async () => {
       const base = makeRecord();
