@@ -37,7 +37,7 @@ describe('shipped policy data', () => {
   });
 
   it('the README table lists every version with its file id and effective range', () => {
-    const readme = readFileSync(path.join(ROOT, 'policies', 'README.md'), 'utf8');
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     for (const { doc } of registry.policies) {
       const row = readme.split('\n').find((l) => l.includes(`\`${doc.id}\``));
       assert.ok(row, `README row for ${doc.id}`);
