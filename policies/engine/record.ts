@@ -18,6 +18,7 @@ import type {
   Reference,
   ServiceRequest,
 } from 'fhir/r4.js';
+import { conceptCodings } from './terminology.ts';
 
 /**
  * The patient data one hook call has gathered (from prefetch or the EHR's FHIR server). The
@@ -109,8 +110,11 @@ export function referenceKey(reference: string | undefined): string | undefined 
 export class ResourceIndex {
   private readonly byKey = new Map<string, FhirResource>();
   private readonly byFullUrl = new Map<string, FhirResource>();
+  private readonly record: ClinicalRecord;
+  private observationsByCode: Map<string, Observation[]> | undefined;
 
   constructor(record: ClinicalRecord) {
+    this.record = record;
     const lists: FhirResource[][] = [
       record.coverages,
       record.conditions,
@@ -130,6 +134,33 @@ export class ResourceIndex {
     for (const list of lists) for (const r of list) this.add(r);
     if (record.patient) this.add(record.patient);
     if (record.encounter) this.add(record.encounter);
+  }
+
+  /**
+   * Observations carrying any of these "system|code" keys (normalised codings), in record order.
+   * Built on first use, once per request: a dozen checks each looking for a few codes among a
+   * long history would otherwise scan and normalise every Observation again.
+   */
+  observationsWithCodes(keys: readonly string[]): Observation[] {
+    if (!this.observationsByCode) {
+      const byCode = new Map<string, Observation[]>();
+      for (const observation of this.record.observations) {
+        const seen = new Set<string>();
+        for (const coding of conceptCodings(observation.code)) {
+          const key = `${coding.system}|${coding.code}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const list = byCode.get(key);
+          if (list) list.push(observation);
+          else byCode.set(key, [observation]);
+        }
+      }
+      this.observationsByCode = byCode;
+    }
+    if (keys.length === 1) return this.observationsByCode.get(keys[0]!) ?? [];
+    const hits = new Set<Observation>();
+    for (const key of keys) for (const o of this.observationsByCode.get(key) ?? []) hits.add(o);
+    return this.record.observations.filter((o) => hits.has(o));
   }
 
   add(resource: FhirResource): void {

@@ -96,12 +96,23 @@ function codingsOf(concept: CodeableConcept | undefined): unknown[] {
   return Array.isArray(codings) ? codings : [];
 }
 
-export function conceptCodings(concept: CodeableConcept | undefined): NormalisedCoding[] {
+/**
+ * Normalised codings per concept object. Every check reads the same request objects again and
+ * again (a dozen checks over each Observation), so each concept is normalised once; the cache
+ * lives as long as the request's objects do. Callers must not mutate the returned array.
+ */
+const codingsCache = new WeakMap<object, readonly NormalisedCoding[]>();
+
+export function conceptCodings(concept: CodeableConcept | undefined): readonly NormalisedCoding[] {
+  if (typeof concept !== 'object' || concept === null) return [];
+  const cached = codingsCache.get(concept);
+  if (cached) return cached;
   const out: NormalisedCoding[] = [];
   for (const coding of codingsOf(concept) as Coding[]) {
     const n = normaliseCoding(coding);
     if (n) out.push(n);
   }
+  codingsCache.set(concept, out);
   return out;
 }
 
@@ -148,6 +159,11 @@ export class CompiledValueSet {
   private readonly includes: CompiledInclude[];
   private readonly excludes: CompiledInclude[];
   private readonly textGroups: RegExp[][];
+  /**
+   * "system|code" keys when the set is exact codes only (no prefixes, ranges or text matching):
+   * callers can then look candidates up in a code index instead of scanning every resource.
+   */
+  readonly exactKeys: readonly string[] | undefined;
 
   constructor(id: string, definition: ValueSetDefinition) {
     this.id = id;
@@ -155,6 +171,8 @@ export class CompiledValueSet {
     this.includes = definition.include.map(compileInclude);
     this.excludes = (definition.exclude ?? []).map(compileInclude);
     this.textGroups = (definition.textMatch ?? []).map((group) => group.map((pattern) => new RegExp(pattern, 'i')));
+    const exactOnly = this.textGroups.length === 0 && this.includes.every((inc) => inc.prefixes.length === 0 && inc.ranges.length === 0);
+    this.exactKeys = exactOnly ? this.includes.flatMap((inc) => [...inc.codes].map((code) => `${inc.system}|${code}`)) : undefined;
   }
 
   matchesCoding(coding: NormalisedCoding): boolean {
@@ -168,6 +186,7 @@ export class CompiledValueSet {
 
   /** The first matching coding, or the matching text, of a concept. */
   match(concept: CodeableConcept | undefined): { coding?: NormalisedCoding; text?: string } | undefined {
+    if (typeof concept !== 'object' || concept === null) return undefined;
     for (const coding of conceptCodings(concept)) {
       if (this.matchesCoding(coding)) return { coding };
     }

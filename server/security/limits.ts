@@ -8,19 +8,26 @@ import { HttpError, operationOutcome } from '../http/operation-outcome.ts';
 
 /**
  * Whether `value` nests objects/arrays deeper than `maxDepth` (`{}` is depth 1, a scalar 0).
- * Iterative with an explicit stack, so hostile input cannot overflow the call stack here; it stops
- * at the first container that is too deep.
+ * Recursive but bounded: it never descends more than `maxDepth + 1` levels, so hostile input
+ * cannot overflow the call stack; and it allocates nothing, because it runs on every request body.
  */
 export function jsonDepthExceeds(value: unknown, maxDepth: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const stack: Array<[object, number]> = [[value, 1]];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const [node, depth] = item;
-    if (depth > maxDepth) return true;
-    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
-    for (const child of children) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  return typeof value === 'object' && value !== null && deeperThan(value, 1, maxDepth);
+}
+
+function deeperThan(node: object, depth: number, maxDepth: number): boolean {
+  if (depth > maxDepth) return true;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const child: unknown = node[i];
+      if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1, maxDepth)) return true;
     }
+    return false;
+  }
+  for (const key in node) {
+    if (!Object.hasOwn(node, key)) continue;
+    const child: unknown = (node as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1, maxDepth)) return true;
   }
   return false;
 }

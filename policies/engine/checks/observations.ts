@@ -29,7 +29,9 @@ export function findObservations(
 ): Observation[] {
   const filter = options.where ? expression(ctx, options.where) : undefined;
   const found: { observation: Observation; day: string }[] = [];
-  for (const observation of ctx.record.observations) {
+  // Exact-code sets look their candidates up; only sets with prefixes or text matching scan.
+  const pool = vs.exactKeys ? ctx.index.observationsWithCodes(vs.exactKeys) : ctx.record.observations;
+  for (const observation of pool) {
     if (observation.status && UNUSABLE_STATUS.has(observation.status)) continue;
     if (!vs.matches(observation.code)) continue;
     const day = observationDate(observation) ?? '';
