@@ -20,18 +20,30 @@ export function allAssertionIds(record: DecisionRecord): string[] {
   return uniq([...record.assertionIds, ...record.orders.flatMap((o) => (o.assertionId ? [o.assertionId] : []))]);
 }
 
-// The whole batch travels as one JSON document in one statement: a constant statement text
-// (prepared once by each engine) whatever the batch size, one round trip, and atomic without an
+// A batch is one statement: the small fields travel as one JSON document, the large documents
+// (evidence, response, each order's criteria) as text parameters of their own — passing them
+// inside the JSON document would make the database parse every byte of them as JSON, several
+// times the cost of storing text in the embedded engine. One round trip, atomic without an
 // explicit transaction. Ids already stored are skipped with their children, so replaying the
 // spool is idempotent. The last step links feedback that arrived before its decision (spooled).
-const INSERT_DECISIONS = `
-WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(id uuid, received_at timestamptz, responded_at timestamptz,
-    client_iss text, service_id text, hook text, hook_instance text, patient_id text, payer_id text, evidence jsonb,
-    response jsonb, orders jsonb, assertion_ids jsonb, card_uuids jsonb)
+function insertDecisionsSql(records: number, orderDocs: [number, number][]): string {
+  let p = 1;
+  const docs = Array.from({ length: records }, (_, rn) => `(${rn}, $${++p}::text, $${++p}::text)`).join(', ');
+  const criteria =
+    orderDocs.length > 0
+      ? `VALUES ${orderDocs.map(([rn, k]) => `(${rn}, ${k}, $${++p}::text)`).join(', ')}`
+      : 'SELECT NULL::int, NULL::int, NULL::text WHERE false';
+  return `
+WITH docs(rn, evidence, response) AS (VALUES ${docs}),
+order_docs(rn, k, criteria) AS (${criteria}),
+input AS (
+  SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(rn int, id uuid, received_at timestamptz, responded_at timestamptz,
+    client_iss text, service_id text, hook text, hook_instance text, patient_id text, payer_id text,
+    orders jsonb, assertion_ids jsonb, card_uuids jsonb)
 ), inserted AS (
   INSERT INTO decisions (id, received_at, responded_at, client_iss, service_id, hook, hook_instance, patient_id, payer_id, evidence, response)
-  SELECT id, received_at, responded_at, client_iss, service_id, hook, hook_instance, patient_id, payer_id, evidence, response FROM input
+  SELECT i.id, i.received_at, i.responded_at, i.client_iss, i.service_id, i.hook, i.hook_instance, i.patient_id, i.payer_id, d.evidence, d.response
+  FROM input i JOIN docs d USING (rn)
   ON CONFLICT (id) DO NOTHING
   RETURNING id
 ), fresh AS (
@@ -39,9 +51,10 @@ WITH input AS (
 ), orders AS (
   INSERT INTO decision_orders (decision_id, ordinal, order_reference, product_id, policy_id, policy_version, coverage_reference,
     assertion_id, covered, pa_needed, criteria)
-  SELECT f.id, o.n - 1, o.v->>'orderReference', o.v->>'productId', o.v->>'policyId', o.v->>'policyVersion',
-    o.v->>'coverageReference', o.v->>'assertionId', o.v->>'covered', o.v->>'paNeeded', NULLIF(o.v->'criteria', 'null'::jsonb)
-  FROM fresh f, jsonb_array_elements(f.orders) WITH ORDINALITY AS o(v, n)
+  SELECT f.id, o.k - 1, o.v->>'orderReference', o.v->>'productId', o.v->>'policyId', o.v->>'policyVersion',
+    o.v->>'coverageReference', o.v->>'assertionId', o.v->>'covered', o.v->>'paNeeded', od.criteria
+  FROM fresh f CROSS JOIN jsonb_array_elements(f.orders) WITH ORDINALITY AS o(v, k)
+  LEFT JOIN order_docs od ON od.rn = f.rn AND od.k = o.k - 1
 ), assertions AS (
   INSERT INTO decision_assertions (assertion_id, decision_id, ordinal)
   SELECT a.v, f.id, a.n - 1 FROM fresh f, jsonb_array_elements_text(f.assertion_ids) WITH ORDINALITY AS a(v, n)
@@ -54,26 +67,56 @@ WITH input AS (
   WHERE fb.decision_id IS NULL AND fb.card_uuid = c.v AND fb.service_id = f.service_id
 )
 SELECT id FROM inserted`;
+}
+
+/** A document as JSON text, or null when there is none. */
+function documentParam(value: unknown): string | null {
+  return value === undefined || value === null ? null : toJsonParam(value);
+}
 
 /** Stores a batch in one atomic statement; returns the ids inserted now (others were already stored). */
 export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[]): Promise<Set<string>> {
-  const rows = records.map((r) => ({
-    id: r.id,
-    received_at: r.receivedAt,
-    responded_at: r.respondedAt,
-    client_iss: r.clientIss,
-    service_id: r.serviceId,
-    hook: r.hook,
-    hook_instance: r.hookInstance,
-    patient_id: r.patientId,
-    payer_id: r.payerId,
-    evidence: r.evidence ?? null,
-    response: r.response,
-    orders: r.orders,
-    assertion_ids: allAssertionIds(r),
-    card_uuids: uniq(r.cardUuids),
-  }));
-  return new Set((await db.query<{ id: string }>(INSERT_DECISIONS, [toJsonParam(rows)])).map((r) => r.id));
+  const params: (string | null)[] = [];
+  const criteriaParams: (string | null)[] = [];
+  const orderDocs: [number, number][] = [];
+  const rows = records.map((r, rn) => {
+    params.push(documentParam(r.evidence), documentParam(r.response));
+    r.orders.forEach((o, k) => {
+      const criteria = documentParam(o.criteria);
+      if (criteria !== null) {
+        orderDocs.push([rn, k]);
+        criteriaParams.push(criteria);
+      }
+    });
+    return {
+      rn,
+      id: r.id,
+      received_at: r.receivedAt,
+      responded_at: r.respondedAt,
+      client_iss: r.clientIss,
+      service_id: r.serviceId,
+      hook: r.hook,
+      hook_instance: r.hookInstance,
+      patient_id: r.patientId,
+      payer_id: r.payerId,
+      orders: r.orders.map(({ criteria: _criteria, ...order }) => order),
+      assertion_ids: allAssertionIds(r),
+      card_uuids: uniq(r.cardUuids),
+    };
+  });
+  const sql = insertDecisionsSql(records.length, orderDocs);
+  const inserted = await db.query<{ id: string }>(sql, [toJsonParam(rows), ...params, ...criteriaParams]);
+  return new Set(inserted.map((r) => r.id));
+}
+
+/** Documents are stored as JSON text (see migration 002); older rows may still arrive parsed. */
+function parseDocument(value: unknown): unknown {
+  if (typeof value !== 'string') return value ?? null;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
 }
 
 const KNOWN_CARDS = `
@@ -184,12 +227,12 @@ export async function findByAssertionId(db: SqlExecutor, assertionId: string): P
       assertionId: o.assertion_id,
       covered: o.covered,
       paNeeded: o.pa_needed,
-      criteria: o.criteria,
+      criteria: parseDocument(o.criteria),
     })),
     assertionIds: assertions.map((a) => a.assertion_id),
     cardUuids: cards.map((c) => c.card_uuid),
-    evidence: d.evidence,
-    response: d.response,
+    evidence: parseDocument(d.evidence),
+    response: parseDocument(d.response),
     feedback: feedback.map((f): StoredFeedback => ({
       card: f.card_uuid,
       outcome: f.outcome,

@@ -135,7 +135,7 @@ export class Faults {
       if (this.delayMs > 0) await sleep(this.delayMs);
       if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1 (simulated)'), { code: 'ECONNREFUSED' });
     };
-    const isInsert = (sql: string): boolean => sql.trimStart().startsWith('WITH input AS');
+    const isInsert = (sql: string): boolean => sql.includes('INSERT INTO decisions (');
     return {
       engine: driver.engine,
       query: async <R>(sql: string, params?: unknown[]) => {
