@@ -26,7 +26,7 @@
  *                           more service configurations, each measured at max throughput and at the fixed rate
  */
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -120,7 +120,7 @@ interface Target {
 
 type Load = { kind: 'max' } | { kind: 'paced'; rate: number } | { kind: 'autocannon-rate'; rate: number };
 
-type Role = 'floor' | 'throughput' | 'latency' | 'store-off' | 'store-off-latency' | 'info';
+type Role = 'floor' | 'throughput' | 'latency' | 'store-off' | 'store-off-latency' | 'info' | 'store-postgres';
 
 interface Scenario {
   label: string;
@@ -156,7 +156,7 @@ function extraTargets(): ExtraTarget[] {
   return parsed;
 }
 
-function scenarios(options: Options): Scenario[] {
+function scenarios(options: Options, postgresUrl: string | undefined): Scenario[] {
   const bare: Target = { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' };
   const service: Target = { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' };
   const logOff: Target = { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' };
@@ -174,6 +174,12 @@ function scenarios(options: Options): Scenario[] {
     { label: 'service (decision log off), max', target: logOff, hook: 'order-sign', load: { kind: 'max' }, role: 'store-off' },
     { label: `service (decision log off), ${r}/s paced`, target: logOff, hook: 'order-sign', load: { kind: 'paced', rate: r }, role: 'store-off-latency' },
   ];
+  if (postgresUrl) {
+    // The same service with its decision log on a (throwaway, local) PostgreSQL instead of PGlite.
+    const pg: Target = { kind: 'service', label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgresUrl }, stdout: 'pipe' };
+    list.push({ label: 'service (decision log on PostgreSQL), max', target: pg, hook: 'order-sign', load: { kind: 'max' }, role: 'store-postgres' });
+    list.push({ label: `service (decision log on PostgreSQL), ${r}/s paced`, target: pg, hook: 'order-sign', load: { kind: 'paced', rate: r } });
+  }
   if (options.infoLog) list.push({ label: 'service (LOG_LEVEL=info to /dev/null), max', target: info, hook: 'order-sign', load: { kind: 'max' }, role: 'info' });
   for (const extra of extraTargets()) {
     const target: Target = { kind: 'service', label: extra.label, env: extra.env, stdout: 'pipe' };
@@ -182,6 +188,27 @@ function scenarios(options: Options): Scenario[] {
   }
   const only = options.only;
   return only ? list.filter((s) => s.label.includes(only)) : list;
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/**
+ * A throwaway local PostgreSQL for the "decision log on PostgreSQL" scenarios, started by the
+ * same script the tests use (it installs Debian's postgresql if needed). BENCH_POSTGRES=off skips
+ * it; BENCH_DATABASE_URL uses an existing server instead.
+ */
+function startBenchPostgres(out: (s?: string) => void): { url: string; stop: () => void } | undefined {
+  if (process.env.BENCH_POSTGRES === 'off') return undefined;
+  if (process.env.BENCH_DATABASE_URL) return { url: process.env.BENCH_DATABASE_URL, stop: () => undefined };
+  const script = path.join(ROOT, 'scripts', 'test-postgres.sh');
+  const started = spawnSync('bash', [script, 'start'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = started.status === 0 ? started.stdout.trim().split('\n').pop() : undefined;
+  if (!url) {
+    out('PostgreSQL could not be started; the PostgreSQL scenarios are left out');
+    return undefined;
+  }
+  out(`PostgreSQL for the decision-log scenarios: ${url.replace(/\/\/[^@]*@/, '//')}`);
+  return { url, stop: () => void spawnSync('bash', [script, 'stop', url], { cwd: ROOT, stdio: 'ignore' }) };
 }
 
 // ---------------------------------------------------------------- child processes
@@ -517,6 +544,11 @@ function judgement(rows: Row[], options: Options): { lines: string[]; pass: bool
     const ratio = service.rps / off.rps;
     lines.push(`decision log cost: default config / decision log off = ${(ratio * 100).toFixed(1)} % (issue 5 target >= ${TARGET_STORE_RATIO * 100} %): ${verdict(ratio >= TARGET_STORE_RATIO)}`);
   }
+  const onPostgres = byRole(rows, 'store-postgres');
+  if (onPostgres && off) {
+    const ratio = onPostgres.rps / off.rps;
+    lines.push(`decision log cost on PostgreSQL: PostgreSQL / decision log off = ${(ratio * 100).toFixed(1)} % (issue 5 target >= ${TARGET_STORE_RATIO * 100} %): ${verdict(ratio >= TARGET_STORE_RATIO)}`);
+  }
   const info = byRole(rows, 'info');
   if (service && info && floor) {
     lines.push(`LOG_LEVEL=info (to /dev/null): ${info.rps.toFixed(0)} req/s = ${((info.rps / service.rps) * 100).toFixed(1)} % of LOG_LEVEL=warn, ${((info.rps / floor.rps) * 100).toFixed(1)} % of floor`);
@@ -537,8 +569,9 @@ async function main(): Promise<void> {
     template,
     bytes: { 'order-sign': Buffer.byteLength(fresh(template['order-sign'])), 'order-select': Buffer.byteLength(fresh(template['order-select'])) },
   };
-  const list = scenarios(options);
   const out = (s = '') => process.stdout.write(`${s}\n`);
+  const postgres = startBenchPostgres(out);
+  const list = scenarios(options, postgres?.url);
 
   out(`gene-therapy CRD benchmark: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
   out(`body: order-sign ${(bodies.bytes['order-sign'] / 1024).toFixed(1)} KiB (${bodies.bytes['order-sign']} bytes), order-select ${(bodies.bytes['order-select'] / 1024).toFixed(1)} KiB; hookInstance unique per request`);
@@ -605,6 +638,7 @@ async function main(): Promise<void> {
   } finally {
     killAll();
     for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
+    postgres?.stop();
   }
 
   out();
