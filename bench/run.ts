@@ -164,6 +164,8 @@ function scenarios(options: Options, postgresUrl: string | undefined): Scenario[
   const r = options.rate;
   const list: Scenario[] = [
     { label: 'bare Express floor, max', target: bare, hook: 'order-sign', load: { kind: 'max' }, role: 'floor' },
+    // What the machine allows for the latency target: the floor itself at the same fixed rate.
+    { label: `bare Express floor, ${r}/s paced`, target: bare, hook: 'order-sign', load: { kind: 'paced', rate: r } },
     { label: 'service (default config), max', target: service, hook: 'order-sign', load: { kind: 'max' }, role: 'throughput' },
     { label: `service (default config), ${r}/s paced`, target: service, hook: 'order-sign', load: { kind: 'paced', rate: r }, role: 'latency' },
     { label: `service (default config), ${r}/s autocannon overallRate`, target: service, hook: 'order-sign', load: { kind: 'autocannon-rate', rate: r } },
