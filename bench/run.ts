@@ -39,6 +39,7 @@ import { formatProfile, profilesIn, SourceLines, summariseProfile } from './prof
 import { LatencyRecorder, type Measured } from './stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+const SATURATING_CONNECTIONS = 64;
 const HOST = '127.0.0.1';
 const COVERAGE_INFORMATION_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
 const TARGET_RATIO = 0.5;
@@ -118,9 +119,9 @@ interface Target {
   stdout: 'pipe' | 'devnull';
 }
 
-type Load = { kind: 'max' } | { kind: 'paced'; rate: number } | { kind: 'autocannon-rate'; rate: number };
+type Load = { kind: 'max'; connections?: number } | { kind: 'paced'; rate: number } | { kind: 'autocannon-rate'; rate: number };
 
-type Role = 'floor' | 'throughput' | 'latency' | 'store-off' | 'store-off-latency' | 'info' | 'store-postgres';
+type Role = 'floor' | 'throughput' | 'latency' | 'store-off' | 'store-off-latency' | 'info' | 'store-postgres' | 'store-on-saturated' | 'store-off-saturated' | 'store-postgres-saturated';
 
 interface Scenario {
   label: string;
@@ -174,6 +175,11 @@ function scenarios(options: Options, postgresUrl: string | undefined): Scenario[
       : []),
     { label: 'service (default config), order-select, max', target: service, hook: 'order-select', load: { kind: 'max' } },
     { label: 'service (decision log off), max', target: logOff, hook: 'order-sign', load: { kind: 'max' }, role: 'store-off' },
+    // The decision log's cost at saturation: with few closed-loop connections each one waits for
+    // its commit, so the client, not the service, sets the pace; more in flight lets group commit
+    // batch. Judged here; the 16-connection rows above show the latency-bound case.
+    { label: `service (default config), max, ${SATURATING_CONNECTIONS} connections`, target: service, hook: 'order-sign', load: { kind: 'max', connections: SATURATING_CONNECTIONS }, role: 'store-on-saturated' },
+    { label: `service (decision log off), max, ${SATURATING_CONNECTIONS} connections`, target: logOff, hook: 'order-sign', load: { kind: 'max', connections: SATURATING_CONNECTIONS }, role: 'store-off-saturated' },
     { label: `service (decision log off), ${r}/s paced`, target: logOff, hook: 'order-sign', load: { kind: 'paced', rate: r }, role: 'store-off-latency' },
   ];
   if (postgresUrl) {
@@ -181,6 +187,7 @@ function scenarios(options: Options, postgresUrl: string | undefined): Scenario[
     const pg: Target = { kind: 'service', label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgresUrl }, stdout: 'pipe' };
     list.push({ label: 'service (decision log on PostgreSQL), max', target: pg, hook: 'order-sign', load: { kind: 'max' }, role: 'store-postgres' });
     list.push({ label: `service (decision log on PostgreSQL), ${r}/s paced`, target: pg, hook: 'order-sign', load: { kind: 'paced', rate: r } });
+    list.push({ label: `service (decision log on PostgreSQL), max, ${SATURATING_CONNECTIONS} connections`, target: pg, hook: 'order-sign', load: { kind: 'max', connections: SATURATING_CONNECTIONS }, role: 'store-postgres-saturated' });
   }
   if (options.infoLog) list.push({ label: 'service (LOG_LEVEL=info to /dev/null), max', target: info, hook: 'order-sign', load: { kind: 'max' }, role: 'info' });
   for (const extra of extraTargets()) {
@@ -433,7 +440,7 @@ function measure(scenario: Scenario, running: Running, bodies: Bodies, options: 
   const { load, hook } = scenario;
   switch (load.kind) {
     case 'max':
-      return autocannonRun(running.port, hook, bodies, options.seconds, options.connections);
+      return autocannonRun(running.port, hook, bodies, options.seconds, load.connections ?? options.connections);
     case 'autocannon-rate':
       return autocannonRun(running.port, hook, bodies, options.seconds, 10, load.rate);
     case 'paced':
@@ -545,6 +552,18 @@ function judgement(rows: Row[], options: Options): { lines: string[]; pass: bool
   if (service && off) {
     const ratio = service.rps / off.rps;
     lines.push(`decision log cost: default config / decision log off = ${(ratio * 100).toFixed(1)} % (issue 5 target >= ${TARGET_STORE_RATIO * 100} %): ${verdict(ratio >= TARGET_STORE_RATIO)}`);
+  }
+  const onSaturated = byRole(rows, 'store-on-saturated');
+  const offSaturated = byRole(rows, 'store-off-saturated');
+  if (onSaturated && offSaturated) {
+    const ratio = onSaturated.rps / offSaturated.rps;
+    lines.push(`decision log cost at saturation (${SATURATING_CONNECTIONS} connections): default config / decision log off = ${(ratio * 100).toFixed(1)} % (issue 5 target >= ${TARGET_STORE_RATIO * 100} %): ${verdict(ratio >= TARGET_STORE_RATIO)}`);
+    pass &&= ratio >= TARGET_STORE_RATIO;
+  }
+  const pgSaturated = byRole(rows, 'store-postgres-saturated');
+  if (pgSaturated && offSaturated) {
+    const ratio = pgSaturated.rps / offSaturated.rps;
+    lines.push(`decision log cost at saturation on PostgreSQL (same machine): ${(ratio * 100).toFixed(1)} % of decision log off: ${verdict(ratio >= TARGET_STORE_RATIO)}`);
   }
   const onPostgres = byRole(rows, 'store-postgres');
   if (onPostgres && off) {
