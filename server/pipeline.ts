@@ -4,7 +4,7 @@ import { renderResponse, readConfiguration, type OrderOutcome, type RenderedResp
 import { dayFromDate } from '../policies/engine/dates.ts';
 import { evaluateCompanionOrder, evaluatePolicy, serviceDateOf } from '../policies/engine/evaluate.ts';
 import { orderProductFacts } from '../policies/engine/products.ts';
-import { referenceOf, type OrderResource, type ResourceIndex } from '../policies/engine/record.ts';
+import { referenceOf, type OrderResource } from '../policies/engine/record.ts';
 import type { MatchedProduct, PolicyDecision } from '../policies/engine/types.ts';
 import type { PolicyRegistry } from '../policies/registry.ts';
 import type { CompiledPolicy } from '../policies/engine/context.ts';
@@ -133,7 +133,7 @@ function evaluateOrder(
 }
 
 /** The resources the decision rests on, minimised: evidence references, the coverage, and the patient's age and sex only. */
-function evidenceSubset(decisions: PolicyDecision[], index: ResourceIndex, gathered: GatherResult, coverage: ResolvedCoverage): FhirResource[] {
+function evidenceSubset(decisions: PolicyDecision[], gathered: GatherResult, coverage: ResolvedCoverage): FhirResource[] {
   const keys = new Set<string>();
   for (const d of decisions) for (const r of d.results) for (const e of r.evidence) if (e.reference) keys.add(e.reference);
   const out: FhirResource[] = [coverage.coverage];
@@ -141,14 +141,10 @@ function evidenceSubset(decisions: PolicyDecision[], index: ResourceIndex, gathe
   if (patient) out.push({ resourceType: 'Patient', ...(patient.id ? { id: patient.id } : {}), ...(patient.birthDate ? { birthDate: patient.birthDate } : {}), ...(patient.gender ? { gender: patient.gender } : {}) });
   for (const key of keys) {
     if (key.startsWith('Patient/')) continue;
-    const resource = index.resolve({ reference: key });
+    const resource = gathered.index.resolve({ reference: key });
     if (resource && resource.resourceType !== 'Patient') out.push(resource);
   }
   return out;
-}
-
-function localDay(now: Date): string {
-  return dayFromDate(now);
 }
 
 export async function answerHook(deps: PipelineDeps, serviceId: string, body: unknown, caller: Caller): Promise<HookResult> {
@@ -191,7 +187,7 @@ export async function answerHook(deps: PipelineDeps, serviceId: string, body: un
   const coverage = resolveCoverage(gathered.record, gathered.index, deps.registry, request.context.patientId);
 
   // 4. evaluate each order in scope under the payer's policies
-  const today = localDay(receivedAt);
+  const today = dayFromDate(receivedAt);
   const evaluated = ordersInScope(request, gathered.record.draftOrders).map((order) => evaluateOrder(deps, order, gathered, coverage, today));
 
   // 5. render
@@ -258,7 +254,7 @@ export async function answerHook(deps: PipelineDeps, serviceId: string, body: un
     orders,
     assertionIds: rendered.assertionId ? [rendered.assertionId] : [],
     cardUuids: rendered.cards.map((c) => c.uuid),
-    evidence: evidenceSubset(allDecisions, gathered.index, gathered, coverage),
+    evidence: evidenceSubset(allDecisions, gathered, coverage),
     response: rendered.response,
   };
   return { response: rendered.response, record };
