@@ -193,12 +193,12 @@ export class SqlDecisionStore implements DecisionStore {
     });
     await spool.quarantine(invalid, 'invalid record');
     try {
-      await repo.insertDecisions(this.#driver, valid);
+      await repo.insertDecisions(this.#driver, valid, { linkFeedback: true });
     } catch (err) {
       if (!isDataError(err)) throw err;
       for (const [i, r] of valid.entries()) {
         try {
-          await repo.insertDecisions(this.#driver, [r]);
+          await repo.insertDecisions(this.#driver, [r], { linkFeedback: true });
         } catch (one) {
           if (!isDataError(one)) throw one;
           await spool.quarantine([validLines[i] ?? JSON.stringify(r)], describeError(one).message);

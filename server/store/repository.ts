@@ -25,8 +25,13 @@ export function allAssertionIds(record: DecisionRecord): string[] {
 // inside the JSON document would make the database parse every byte of them as JSON, several
 // times the cost of storing text in the embedded engine. One round trip, atomic without an
 // explicit transaction. Ids already stored are skipped with their children, so replaying the
-// spool is idempotent. The last step links feedback that arrived before its decision (spooled).
-function insertDecisionsSql(records: number, orderDocs: [number, number][]): string {
+// spool is idempotent.
+//
+// Feedback can only be stored before its decision when that decision was acknowledged from the
+// spool (a normal answer is sent after its commit), so only spool replays link such feedback —
+// for every replayed record, also one whose late commit already landed (a commit that outlived
+// its timeout). Normal commits skip that step: it is a fifth of the embedded engine's cost.
+function insertDecisionsSql(records: number, orderDocs: [number, number][], linkFeedback: boolean): string {
   let p = 1;
   const docs = Array.from({ length: records }, (_, rn) => `(${rn}, $${++p}::text, $${++p}::text)`).join(', ');
   const criteria =
@@ -61,11 +66,15 @@ input AS (
 ), cards AS (
   INSERT INTO decision_cards (decision_id, ordinal, card_uuid)
   SELECT f.id, c.n - 1, c.v FROM fresh f, jsonb_array_elements_text(f.card_uuids) WITH ORDINALITY AS c(v, n)
-), linked AS (
-  UPDATE feedback fb SET decision_id = f.id
-  FROM fresh f, jsonb_array_elements_text(f.card_uuids) AS c(v)
-  WHERE fb.decision_id IS NULL AND fb.card_uuid = c.v AND fb.service_id = f.service_id
-)
+)${
+    linkFeedback
+      ? `, linked AS (
+  UPDATE feedback fb SET decision_id = i.id
+  FROM input i, jsonb_array_elements_text(i.card_uuids) AS c(v)
+  WHERE fb.decision_id IS NULL AND fb.card_uuid = c.v AND fb.service_id = i.service_id
+)`
+      : ''
+  }
 SELECT id FROM inserted`;
 }
 
@@ -74,8 +83,11 @@ function documentParam(value: unknown): string | null {
   return value === undefined || value === null ? null : toJsonParam(value);
 }
 
-/** Stores a batch in one atomic statement; returns the ids inserted now (others were already stored). */
-export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[]): Promise<Set<string>> {
+/**
+ * Stores a batch in one atomic statement; returns the ids inserted now (others were already
+ * stored). `linkFeedback` is for spool replays (see above).
+ */
+export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[], options: { linkFeedback?: boolean } = {}): Promise<Set<string>> {
   const params: (string | null)[] = [];
   const criteriaParams: (string | null)[] = [];
   const orderDocs: [number, number][] = [];
@@ -104,7 +116,7 @@ export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[]
       card_uuids: uniq(r.cardUuids),
     };
   });
-  const sql = insertDecisionsSql(records.length, orderDocs);
+  const sql = insertDecisionsSql(records.length, orderDocs, options.linkFeedback ?? false);
   const inserted = await db.query<{ id: string }>(sql, [toJsonParam(rows), ...params, ...criteriaParams]);
   return new Set(inserted.map((r) => r.id));
 }

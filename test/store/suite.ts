@@ -317,7 +317,7 @@ export function storeSuite(engine: Engine): void {
         assert.ok(!Number.isNaN(Date.parse(first?.receivedAt ?? '')));
       });
 
-      it('reports an unknown card, keeps the feedback unlinked, and links it when the decision arrives', async () => {
+      it('reports an unknown card and keeps the feedback, unlinked, once', async () => {
         const record = makeRecord();
         const card = record.cardUuids[0] ?? '';
         const body = { feedback: [{ card, outcome: 'overridden', outcomeTimestamp: ts }] };
@@ -326,11 +326,33 @@ export function storeSuite(engine: Engine): void {
         assert.deepEqual(res.body, { stored: 1, duplicates: 0, unknownCards: [card] });
         res = await request(app).post(`/cds-services/${SERVICE}/feedback`).send(body).expect(200);
         assert.deepEqual(res.body, { stored: 0, duplicates: 1, unknownCards: [card] });
-        // e.g. the decision was in the spool when the feedback came
-        await store.save(record);
-        const stored = await store.findByAssertionId(record.assertionIds[0] ?? '');
-        assert.equal(stored?.feedback.length, 1);
-        assert.equal(stored?.feedback[0]?.clientIss, null);
+      });
+
+      it('links feedback that arrived while its decision was still in the spool, when the spool is replayed', async () => {
+        // A process answered from its spool and was stopped before replaying; the EHR's feedback
+        // on that answer reached the database first. The next start replays the spool.
+        const target = await engine.fresh();
+        const record = makeRecord();
+        const card = record.cardUuids[0] ?? '';
+        const first = await openDecisionStore({ dataDir: target.dataDir, databaseUrl: target.databaseUrl, logger: silent });
+        const early = await first.saveFeedback(SERVICE, null, [{ card, outcome: 'overridden', outcomeTimestamp: ts }]);
+        assert.deepEqual(early.unknownCards, [card]);
+        await first.close();
+        await mkdir(path.join(target.dataDir, 'spool'), { recursive: true });
+        await writeFile(path.join(target.dataDir, 'spool', 'decisions.jsonl'), `${JSON.stringify(record)}\n`);
+        const next = await openDecisionStore({ dataDir: target.dataDir, databaseUrl: target.databaseUrl, logger: silent, retryIntervalMs: 100 });
+        try {
+          const stored = await eventually(() => next.findByAssertionId(record.assertionIds[0] ?? ''), 15_000, 'replayed decision');
+          const linked = stored.feedback.length === 1 ? stored : await eventually(async () => {
+            const again = await next.findByAssertionId(record.assertionIds[0] ?? '');
+            return again && again.feedback.length === 1 ? again : undefined;
+          }, 15_000, 'linked feedback');
+          assert.equal(linked.feedback[0]?.card, card);
+          assert.equal(linked.feedback[0]?.clientIss, null);
+        } finally {
+          await next.close();
+          await target.cleanup();
+        }
       });
 
       it("treats a card of another service's decision as unknown", async () => {
