@@ -11,7 +11,6 @@ interface UcumConversion {
 }
 interface UcumUtils {
   convertUnitTo(from: string, value: number, to: string): UcumConversion;
-  validateUnitString(unit: string): { status: 'valid' | 'invalid' | 'error' };
 }
 interface UcumModule {
   UcumLhcUtils: { getInstance(): UcumUtils };
@@ -37,10 +36,6 @@ export function convertUnit(value: number, from: string, to: string): number | u
     factorCache.set(key, factor);
   }
   return factor === null ? undefined : value * factor;
-}
-
-export function isValidUcum(unit: string): boolean {
-  return ucum.validateUnitString(unit).status === 'valid';
 }
 
 /** Common non-UCUM unit spellings seen in EHR payloads, mapped to UCUM. */

@@ -155,7 +155,6 @@ function referencesOfOrders(orders: FhirResource[]): Reference[] {
     const o = order as unknown as Record<string, unknown>;
     push(o.requester);
     push(o.medicationReference);
-    push(o.locationReference);
     for (const key of ['performer', 'reasonReference', 'locationReference']) {
       if (Array.isArray(o[key])) (o[key] as unknown[]).forEach(push);
       else push(o[key]);

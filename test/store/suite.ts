@@ -38,6 +38,13 @@ function feedbackApp(store: DecisionStore) {
   return app;
 }
 
+/** Every acknowledged assertion id can be looked up: nothing acknowledged was lost. */
+async function assertAllFound(store: DecisionStore, ids: string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const id of ids) if (!(await store.findByAssertionId(id))) missing.push(id);
+  assert.deepEqual(missing, [], `${missing.length} of ${ids.length} acknowledged records lost`);
+}
+
 async function spoolText(dataDir: string): Promise<string> {
   return readFile(path.join(dataDir, 'spool', 'decisions.jsonl'), 'utf8').catch(() => '');
 }
@@ -522,9 +529,7 @@ export function storeSuite(engine: Engine): void {
         const ids = await runAndKill(fresh, 500);
         const s = await openDecisionStore({ dataDir: fresh.dataDir, databaseUrl: fresh.databaseUrl, logger: silent });
         try {
-          const missing: string[] = [];
-          for (const id of ids) if (!(await s.findByAssertionId(id))) missing.push(id);
-          assert.deepEqual(missing, [], `${missing.length} of ${ids.length} acknowledged records lost`);
+          await assertAllFound(s, ids);
         } finally {
           await s.close();
         }
@@ -588,9 +593,7 @@ export function storeSuite(engine: Engine): void {
             const s = await openDecisionStore({ dataDir: fresh.dataDir, databaseUrl: url, logger: silent, retryIntervalMs: 100 });
             try {
               await eventually(async () => ((await s.health()).spooled === 0 ? true : undefined), 30_000, 'replay');
-              const missing: string[] = [];
-              for (const id of ids) if (!(await s.findByAssertionId(id))) missing.push(id);
-              assert.deepEqual(missing, [], `${missing.length} of ${ids.length} acknowledged records lost`);
+              await assertAllFound(s, ids);
             } finally {
               await s.close();
             }
