@@ -92,17 +92,18 @@ export function createApp(deps: AppDeps): Express {
     // CRD §found-37: the answer is acknowledged only once its record is kept (committed, or
     // fsynced to the local spool when the database is down). If even that fails, the EHR still
     // gets the guidance, but as an unrecorded, indeterminate answer rather than an assertion.
-    let response = result.response;
+    // Serialised once: the record keeps exactly the bytes the EHR receives.
+    let body = JSON.stringify(result.response);
     if (deps.recorder) {
       try {
-        await deps.recorder.record(result.record);
+        await deps.recorder.record({ ...result.record, responseJson: body });
       } catch (error) {
         logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'decision could not be recorded; answering unrecorded');
-        response = unrecordedResponse(response);
+        body = JSON.stringify(unrecordedResponse(result.response));
       }
     }
     if (res.headersSent) return;
-    res.json(response);
+    res.type('application/json').send(body);
   });
   for (const router of deps.routers ?? []) app.use(router);
 

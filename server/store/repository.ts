@@ -7,7 +7,11 @@ import type { DecisionRecord, FeedbackItem, FeedbackResult, StoredDecision, Stor
  * an escaped backslash followed by the letters "u0000".
  */
 export function toJsonParam(value: unknown): string {
-  const json = JSON.stringify(value) ?? 'null';
+  return jsonTextParam(JSON.stringify(value) ?? 'null');
+}
+
+/** JSON text as produced by JSON.stringify, made storable (see toJsonParam). */
+function jsonTextParam(json: string): string {
   return json.includes('\\u0000') ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : json;
 }
 
@@ -20,88 +24,26 @@ export function allAssertionIds(record: DecisionRecord): string[] {
   return uniq([...record.assertionIds, ...record.orders.flatMap((o) => (o.assertionId ? [o.assertionId] : []))]);
 }
 
-// A batch is one statement: the small fields travel as one JSON document, the large documents
-// (evidence, response, each order's criteria) as text parameters of their own — passing them
-// inside the JSON document would make the database parse every byte of them as JSON, several
-// times the cost of storing text in the embedded engine. One round trip, atomic without an
-// explicit transaction. Ids already stored are skipped with their children, so replaying the
-// spool is idempotent.
-//
-// Feedback can only be stored before its decision when that decision was acknowledged from the
-// spool (a normal answer is sent after its commit), so only spool replays link such feedback —
-// for every replayed record, also one whose late commit already landed (a commit that outlived
-// its timeout). Normal commits skip that step: it is a fifth of the embedded engine's cost.
-function insertDecisionsSql(records: number, orderDocs: [number, number][], linkFeedback: boolean): string {
-  let p = 1;
-  const docs = Array.from({ length: records }, (_, rn) => `(${rn}, $${++p}::text, $${++p}::text)`).join(', ');
-  const criteria =
-    orderDocs.length > 0
-      ? `VALUES ${orderDocs.map(([rn, k]) => `(${rn}, ${k}, $${++p}::text)`).join(', ')}`
-      : 'SELECT NULL::int, NULL::int, NULL::text WHERE false';
-  return `
-WITH docs(rn, evidence, response) AS (VALUES ${docs}),
-order_docs(rn, k, criteria) AS (${criteria}),
-input AS (
-  SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(rn int, id uuid, received_at timestamptz, responded_at timestamptz,
-    client_iss text, service_id text, hook text, hook_instance text, patient_id text, payer_id text,
-    orders jsonb, assertion_ids jsonb, card_uuids jsonb)
-), inserted AS (
-  INSERT INTO decisions (id, received_at, responded_at, client_iss, service_id, hook, hook_instance, patient_id, payer_id, evidence, response)
-  SELECT i.id, i.received_at, i.responded_at, i.client_iss, i.service_id, i.hook, i.hook_instance, i.patient_id, i.payer_id, d.evidence, d.response
-  FROM input i JOIN docs d USING (rn)
-  ON CONFLICT (id) DO NOTHING
-  RETURNING id
-), fresh AS (
-  SELECT input.* FROM input JOIN inserted USING (id)
-), orders AS (
-  INSERT INTO decision_orders (decision_id, ordinal, order_reference, product_id, policy_id, policy_version, coverage_reference,
-    assertion_id, covered, pa_needed, criteria)
-  SELECT f.id, o.k - 1, o.v->>'orderReference', o.v->>'productId', o.v->>'policyId', o.v->>'policyVersion',
-    o.v->>'coverageReference', o.v->>'assertionId', o.v->>'covered', o.v->>'paNeeded', od.criteria
-  FROM fresh f CROSS JOIN jsonb_array_elements(f.orders) WITH ORDINALITY AS o(v, k)
-  LEFT JOIN order_docs od ON od.rn = f.rn AND od.k = o.k - 1
-), assertions AS (
-  INSERT INTO decision_assertions (assertion_id, decision_id, ordinal)
-  SELECT a.v, f.id, a.n - 1 FROM fresh f, jsonb_array_elements_text(f.assertion_ids) WITH ORDINALITY AS a(v, n)
-), cards AS (
-  INSERT INTO decision_cards (decision_id, ordinal, card_uuid)
-  SELECT f.id, c.n - 1, c.v FROM fresh f, jsonb_array_elements_text(f.card_uuids) WITH ORDINALITY AS c(v, n)
-)${
-    linkFeedback
-      ? `, linked AS (
-  UPDATE feedback fb SET decision_id = i.id
-  FROM input i, jsonb_array_elements_text(i.card_uuids) AS c(v)
-  WHERE fb.decision_id IS NULL AND fb.card_uuid = c.v AND fb.service_id = i.service_id
-)`
-      : ''
-  }
-SELECT id FROM inserted`;
-}
-
 /** A document as JSON text, or null when there is none. */
 function documentParam(value: unknown): string | null {
   return value === undefined || value === null ? null : toJsonParam(value);
 }
 
 /**
- * Stores a batch in one atomic statement; returns the ids inserted now (others were already
- * stored). `linkFeedback` is for spool replays (see above).
+ * Stores a batch in one statement (so one commit, atomic): one `store_decision` call per record
+ * (migration 003), whose own statements are planned once per session. Returns the ids inserted
+ * now (others were already stored). `linkFeedback` is for spool replays (see the function).
  */
 export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[], options: { linkFeedback?: boolean } = {}): Promise<Set<string>> {
+  if (records.length === 0) return new Set();
+  const link = options.linkFeedback === true ? 'true' : 'false';
   const params: (string | null)[] = [];
-  const criteriaParams: (string | null)[] = [];
-  const orderDocs: [number, number][] = [];
-  const rows = records.map((r, rn) => {
-    params.push(documentParam(r.evidence), documentParam(r.response));
-    r.orders.forEach((o, k) => {
-      const criteria = documentParam(o.criteria);
-      if (criteria !== null) {
-        orderDocs.push([rn, k]);
-        criteriaParams.push(criteria);
-      }
-    });
-    return {
-      rn,
+  const param = (value: string | null): string => {
+    params.push(value);
+    return `$${params.length}::text`;
+  };
+  const calls = records.map((r) => {
+    const meta = {
       id: r.id,
       received_at: r.receivedAt,
       responded_at: r.respondedAt,
@@ -115,10 +57,16 @@ export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[]
       assertion_ids: allAssertionIds(r),
       card_uuids: uniq(r.cardUuids),
     };
+    const metaParam = param(toJsonParam(meta));
+    const evidence = param(documentParam(r.evidence));
+    const response = param(r.responseJson === undefined ? documentParam(r.response) : jsonTextParam(r.responseJson));
+    const criteria = r.orders.map((o) => param(documentParam(o.criteria)));
+    return `store_decision(${metaParam}::jsonb, ${evidence}, ${response}, ARRAY[${criteria.join(', ')}]::text[], ${link})`;
   });
-  const sql = insertDecisionsSql(records.length, orderDocs, options.linkFeedback ?? false);
-  const inserted = await db.query<{ id: string }>(sql, [toJsonParam(rows), ...params, ...criteriaParams]);
-  return new Set(inserted.map((r) => r.id));
+  // ARRAY[...] evaluates the calls in order, so a repeated id within a batch is stored once.
+  const [row] = await db.query<{ inserted: boolean[] }>(`SELECT ARRAY[${calls.join(', ')}] AS inserted`, params);
+  const inserted = row?.inserted ?? [];
+  return new Set(records.filter((_, i) => inserted[i] === true).map((r) => r.id));
 }
 
 /** Documents are stored as JSON text (see migration 002); older rows may still arrive parsed. */

@@ -40,6 +40,11 @@ export interface DecisionRecord {
   evidence: unknown;
   /** the full CDS Hooks response body */
   response: unknown;
+  /**
+   * The response exactly as sent, when the caller serialised it already: stored instead of
+   * serialising `response` a second time (and then byte for byte what the EHR received).
+   */
+  responseJson?: string;
 }
 
 /** One entry of a CDS Hooks 2.0 feedback request. */

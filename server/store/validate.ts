@@ -24,6 +24,11 @@ function instant(value: unknown, field: string): string {
   return new Date(ms).toISOString();
 }
 
+function jsonText(value: unknown): string {
+  if (typeof value !== 'string' || value === '') fail('responseJson', 'JSON text');
+  return value;
+}
+
 function strings(value: unknown, field: string): string[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) fail(field, 'an array of non-empty strings');
   return value as string[];
@@ -72,5 +77,6 @@ export function normalizeRecord(value: unknown): DecisionRecord {
     cardUuids: strings(r.cardUuids, 'cardUuids'),
     evidence: r.evidence ?? null,
     response: r.response,
+    ...(r.responseJson === undefined ? {} : { responseJson: jsonText(r.responseJson) }),
   };
 }

@@ -46,6 +46,7 @@ describe('every answer is recorded before it is acknowledged', () => {
     assert.deepEqual(saved.assertionIds, [assertionId]);
     assert.deepEqual(saved.cardUuids.sort(), body.cards.map((card) => card.uuid).sort());
     assert.deepEqual(saved.response, body);
+    assert.equal(saved.responseJson, res.text, 'the record keeps the response byte for byte as sent');
     assert.equal(saved.hook, 'order-sign');
     assert.equal(saved.patientId, c.patient.id);
     assert.equal(saved.payerId, 'jefferson-health-plans');

@@ -135,7 +135,10 @@ export class Faults {
       if (this.delayMs > 0) await sleep(this.delayMs);
       if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1 (simulated)'), { code: 'ECONNREFUSED' });
     };
-    const isInsert = (sql: string): boolean => sql.includes('INSERT INTO decisions (');
+    const isInsert = (sql: string): boolean => sql.includes('store_decision(');
+    // Each store_decision call's first argument is the record's small fields as JSON.
+    const storedIds = (sql: string, params: unknown[] | undefined): string[] =>
+      [...sql.matchAll(/store_decision\(\$(\d+)::text::jsonb/g)].map((m) => (JSON.parse(String(params?.[Number(m[1]) - 1])) as { id: string }).id);
     return {
       engine: driver.engine,
       query: async <R>(sql: string, params?: unknown[]) => {
@@ -143,7 +146,7 @@ export class Faults {
         const rows = await driver.query<R>(sql, params);
         if (isInsert(sql)) {
           this.insertCalls++;
-          for (const r of JSON.parse(String(params?.[0])) as { id: string }[]) this.committed.add(r.id);
+          for (const id of storedIds(sql, params)) this.committed.add(id);
         }
         return rows;
       },

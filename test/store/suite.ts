@@ -203,6 +203,14 @@ export function storeSuite(engine: Engine): void {
       assert.deepEqual(await store.findByAssertionId(second.assertionId), want);
     });
 
+    it('stores the response text as sent when the caller gives it, instead of serialising the response again', async () => {
+      const sent = '{"cards":[{"summary":"as sent \\u2713"}],"systemActions":[]}';
+      const record: DecisionRecord = { ...makeRecord(), response: { cards: [], systemActions: [] }, responseJson: sent };
+      await store.save(record);
+      const found = await store.findByAssertionId(record.assertionIds[0] ?? '');
+      assert.deepEqual(found?.response, JSON.parse(sent));
+    });
+
     it('refuses a malformed record at once', async () => {
       await assert.rejects(store.save({ ...makeRecord(), id: 'not-a-uuid' }), DecisionRejectedError);
       await assert.rejects(store.save({ ...makeRecord(), receivedAt: 'yesterday' }), DecisionRejectedError);
