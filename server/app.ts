@@ -6,6 +6,7 @@ import { HttpError, operationOutcome } from './http/operation-outcome.ts';
 import type { Logger } from './logger.ts';
 import { answerHook, type PipelineDeps } from './pipeline.ts';
 import type { ServiceCatalog } from './protocol/services.ts';
+import type { HookResponse } from './protocol/types.ts';
 import { HookRequestValidator } from './protocol/validate.ts';
 import { createClientAuthenticator } from './security/client-auth.ts';
 import { createCors } from './security/cors.ts';
@@ -95,11 +96,14 @@ export function createApp(deps: AppDeps): Express {
     // Serialised once: the record keeps exactly the bytes the EHR receives.
     let body = JSON.stringify(result.response);
     if (deps.recorder) {
+      const record = { ...result.record, responseJson: body };
+      // Nothing of the parsed request is needed any more: let it go before waiting for the commit.
+      req.body = undefined;
       try {
-        await deps.recorder.record({ ...result.record, responseJson: body });
+        await deps.recorder.record(record);
       } catch (error) {
         logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'decision could not be recorded; answering unrecorded');
-        body = JSON.stringify(unrecordedResponse(result.response));
+        body = JSON.stringify(unrecordedResponse(JSON.parse(body) as HookResponse));
       }
     }
     if (res.headersSent) return;

@@ -3,6 +3,7 @@ import { Batcher, type BatchEntry } from './batcher.ts';
 import { DecisionRejectedError, StoreUnavailableError, describeError, isConfigurationError, isDataError } from './errors.ts';
 import { migrate } from './migrate.ts';
 import * as repo from './repository.ts';
+import type { PreparedDecision } from './repository.ts';
 import type { Spool } from './spool.ts';
 import type { SqlDriver } from './sql-driver.ts';
 import type { DecisionRecord, DecisionStore, FeedbackItem, FeedbackResult, StoreHealth, StoredDecision } from './types.ts';
@@ -40,7 +41,7 @@ export class SqlDecisionStore implements DecisionStore {
   readonly #driver: SqlDriver;
   readonly #settings: StoreSettings;
   readonly #log: Logger;
-  readonly #batcher: Batcher<DecisionRecord>;
+  readonly #batcher: Batcher<PreparedDecision>;
   #up = true;
   #needsMigration = false;
   #recovering: Promise<void> | undefined;
@@ -80,14 +81,14 @@ export class SqlDecisionStore implements DecisionStore {
 
   save(record: DecisionRecord): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('decision store is closed'));
-    let normalized: DecisionRecord;
+    let prepared: PreparedDecision;
     try {
-      normalized = normalizeRecord(record);
+      prepared = repo.prepareDecision(normalizeRecord(record));
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!this.#up && this.#settings.spool) return this.#toSpool([normalized]);
-    const entry = this.#batcher.submit(normalized);
+    if (!this.#up && this.#settings.spool) return this.#toSpool([prepared]);
+    const entry = this.#batcher.submit(prepared);
     const timer = setTimeout(() => {
       if (entry.settled) return;
       this.#markDown(new StoreUnavailableError(`commit took longer than ${this.#settings.commitTimeoutMs} ms`));
@@ -99,7 +100,7 @@ export class SqlDecisionStore implements DecisionStore {
   }
 
   /** Batcher flush: one statement (so one commit) for the whole batch. */
-  async #commit(entries: BatchEntry<DecisionRecord>[]): Promise<void> {
+  async #commit(entries: BatchEntry<PreparedDecision>[]): Promise<void> {
     try {
       await repo.insertDecisions(this.#driver, entries.map((e) => e.item));
       for (const e of entries) e.resolve();
@@ -120,7 +121,7 @@ export class SqlDecisionStore implements DecisionStore {
   }
 
   /** Answers entries from the spool; without a spool (or if it fails) they are rejected. */
-  async #divert(entries: BatchEntry<DecisionRecord>[]): Promise<void> {
+  async #divert(entries: BatchEntry<PreparedDecision>[]): Promise<void> {
     const open = entries.filter((e) => !e.settled);
     if (open.length === 0) return;
     try {
@@ -131,11 +132,11 @@ export class SqlDecisionStore implements DecisionStore {
     }
   }
 
-  async #toSpool(records: DecisionRecord[]): Promise<void> {
+  async #toSpool(decisions: PreparedDecision[]): Promise<void> {
     const spool = this.#settings.spool;
     if (!spool) throw new StoreUnavailableError('decision store unavailable and no spool configured');
     try {
-      await spool.append(records);
+      await spool.append(decisions.map(repo.spoolLine));
     } catch (err) {
       this.#log.error({ err: describeError(err) }, 'decision store: spool write failed, record not acknowledged');
       throw new StoreUnavailableError('decision store unavailable and the spool write failed', { cause: err });
@@ -180,12 +181,12 @@ export class SqlDecisionStore implements DecisionStore {
 
   async #replayBatch(spool: Spool, records: DecisionRecord[], lines: string[]): Promise<void> {
     if (this.#closed) throw new Error('decision store closing');
-    const valid: DecisionRecord[] = [];
+    const valid: PreparedDecision[] = [];
     const validLines: string[] = [];
     const invalid: string[] = [];
     records.forEach((r, i) => {
       try {
-        valid.push(normalizeRecord(r));
+        valid.push(repo.prepareDecision(normalizeRecord(r)));
         validLines.push(lines[i] ?? JSON.stringify(r));
       } catch {
         invalid.push(lines[i] ?? JSON.stringify(r));
@@ -201,7 +202,7 @@ export class SqlDecisionStore implements DecisionStore {
           await repo.insertDecisions(this.#driver, [r], { linkFeedback: true });
         } catch (one) {
           if (!isDataError(one)) throw one;
-          await spool.quarantine([validLines[i] ?? JSON.stringify(r)], describeError(one).message);
+          await spool.quarantine([validLines[i] ?? repo.spoolLine(r)], describeError(one).message);
         }
       }
     }

@@ -1,5 +1,5 @@
 import type { SqlDriver, SqlExecutor } from './sql-driver.ts';
-import type { DecisionRecord, FeedbackItem, FeedbackResult, StoredDecision, StoredFeedback } from './types.ts';
+import type { DecisionRecord, FeedbackItem, FeedbackResult, OrderDecisionRecord, StoredDecision, StoredFeedback } from './types.ts';
 
 /**
  * JSON text for a jsonb parameter. PostgreSQL rejects U+0000 in jsonb and text, so it is replaced
@@ -19,14 +19,48 @@ function uniq(values: Iterable<string>): string[] {
   return [...new Set(values)];
 }
 
-/** Every assertion id of a record: the response-level list, then any order's not already in it. */
-export function allAssertionIds(record: DecisionRecord): string[] {
-  return uniq([...record.assertionIds, ...record.orders.flatMap((o) => (o.assertionId ? [o.assertionId] : []))]);
+/** A document as JSON text, or null when there is none. */
+function documentText(value: unknown): string | null {
+  return value === undefined || value === null ? null : (JSON.stringify(value) ?? null);
 }
 
-/** A document as JSON text, or null when there is none. */
-function documentParam(value: unknown): string | null {
-  return value === undefined || value === null ? null : toJsonParam(value);
+/**
+ * A decision ready to be written: its documents already serialised. A save is prepared at once,
+ * so that while it waits for its commit it holds a few strings rather than the object graphs of
+ * the evidence and criteria (which would otherwise survive into the old generation and cost the
+ * service's thread major garbage collections under load).
+ */
+export interface PreparedDecision {
+  readonly id: string;
+  readonly fields: Omit<DecisionRecord, 'orders' | 'evidence' | 'response' | 'responseJson'>;
+  readonly orders: Omit<OrderDecisionRecord, 'criteria'>[];
+  readonly evidence: string | null;
+  /** The response as sent (or as serialised here when the caller did not give the text). */
+  readonly response: string;
+  /** Each order's criteria document, in order. */
+  readonly criteria: (string | null)[];
+}
+
+export function prepareDecision(record: DecisionRecord): PreparedDecision {
+  const { orders, evidence, response, responseJson, ...fields } = record;
+  return {
+    id: record.id,
+    fields,
+    orders: orders.map(({ criteria: _criteria, ...order }) => order),
+    evidence: documentText(evidence),
+    response: responseJson ?? JSON.stringify(response),
+    criteria: orders.map((o) => documentText(o.criteria)),
+  };
+}
+
+/**
+ * The decision as one line of the spool: the JSON of a DecisionRecord, assembled around the
+ * already serialised documents (each is complete JSON text, so the line is too).
+ */
+export function spoolLine(d: PreparedDecision): string {
+  const head = JSON.stringify(d.fields);
+  const orders = d.orders.map((o, k) => `${JSON.stringify(o).slice(0, -1)},"criteria":${d.criteria[k] ?? 'null'}}`);
+  return `${head.slice(0, -1)},"orders":[${orders.join(',')}],"evidence":${d.evidence ?? 'null'},"response":${d.response}}`;
 }
 
 /**
@@ -34,39 +68,40 @@ function documentParam(value: unknown): string | null {
  * (migration 003), whose own statements are planned once per session. Returns the ids inserted
  * now (others were already stored). `linkFeedback` is for spool replays (see the function).
  */
-export async function insertDecisions(db: SqlExecutor, records: DecisionRecord[], options: { linkFeedback?: boolean } = {}): Promise<Set<string>> {
-  if (records.length === 0) return new Set();
+export async function insertDecisions(db: SqlExecutor, decisions: PreparedDecision[], options: { linkFeedback?: boolean } = {}): Promise<Set<string>> {
+  if (decisions.length === 0) return new Set();
   const link = options.linkFeedback === true ? 'true' : 'false';
   const params: (string | null)[] = [];
   const param = (value: string | null): string => {
-    params.push(value);
+    params.push(value === null ? null : jsonTextParam(value));
     return `$${params.length}::text`;
   };
-  const calls = records.map((r) => {
+  const calls = decisions.map((d) => {
+    const f = d.fields;
     const meta = {
-      id: r.id,
-      received_at: r.receivedAt,
-      responded_at: r.respondedAt,
-      client_iss: r.clientIss,
-      service_id: r.serviceId,
-      hook: r.hook,
-      hook_instance: r.hookInstance,
-      patient_id: r.patientId,
-      payer_id: r.payerId,
-      orders: r.orders.map(({ criteria: _criteria, ...order }) => order),
-      assertion_ids: allAssertionIds(r),
-      card_uuids: uniq(r.cardUuids),
+      id: f.id,
+      received_at: f.receivedAt,
+      responded_at: f.respondedAt,
+      client_iss: f.clientIss,
+      service_id: f.serviceId,
+      hook: f.hook,
+      hook_instance: f.hookInstance,
+      patient_id: f.patientId,
+      payer_id: f.payerId,
+      orders: d.orders,
+      assertion_ids: uniq([...f.assertionIds, ...d.orders.flatMap((o) => (o.assertionId ? [o.assertionId] : []))]),
+      card_uuids: uniq(f.cardUuids),
     };
-    const metaParam = param(toJsonParam(meta));
-    const evidence = param(documentParam(r.evidence));
-    const response = param(r.responseJson === undefined ? documentParam(r.response) : jsonTextParam(r.responseJson));
-    const criteria = r.orders.map((o) => param(documentParam(o.criteria)));
+    const metaParam = param(JSON.stringify(meta));
+    const evidence = param(d.evidence);
+    const response = param(d.response);
+    const criteria = d.criteria.map(param);
     return `store_decision(${metaParam}::jsonb, ${evidence}, ${response}, ARRAY[${criteria.join(', ')}]::text[], ${link})`;
   });
   // ARRAY[...] evaluates the calls in order, so a repeated id within a batch is stored once.
   const [row] = await db.query<{ inserted: boolean[] }>(`SELECT ARRAY[${calls.join(', ')}] AS inserted`, params);
   const inserted = row?.inserted ?? [];
-  return new Set(records.filter((_, i) => inserted[i] === true).map((r) => r.id));
+  return new Set(decisions.filter((_, i) => inserted[i] === true).map((d) => d.id));
 }
 
 /** Documents are stored as JSON text (see migration 002); older rows may still arrive parsed. */

@@ -83,9 +83,12 @@ export class Spool {
     }
   }
 
-  /** Appends records (one fsync for everything queued together); resolves once durable. */
-  append(records: DecisionRecord[]): Promise<void> {
-    return Promise.all(records.map((r) => this.#writer.submit(`${JSON.stringify(r)}\n`).promise)).then(() => undefined);
+  /**
+   * Appends records, each given as the JSON text of a DecisionRecord on one line (one fsync for
+   * everything queued together); resolves once durable.
+   */
+  append(lines: string[]): Promise<void> {
+    return Promise.all(lines.map((line) => this.#writer.submit(`${line}\n`).promise)).then(() => undefined);
   }
 
   idle(): Promise<void> {
