@@ -16,6 +16,11 @@
  *   --profile               BENCH_PROFILE=1: --cpu-prof on the service children, hot spots printed
  *   --no-info-log           BENCH_INFO_LOG=0: skip the LOG_LEVEL=info run
  *   --only=TEXT             BENCH_ONLY: run only the scenarios whose label contains TEXT
+ *   --paired                the ratios only, measured robustly: the floor, the service and the service
+ *                           without its decision log (and on PostgreSQL unless BENCH_POSTGRES=off) run side by
+ *                           side and are measured in alternating rounds (BENCH_ROUNDS, default 5, of --seconds,
+ *                           default 5 here, at 16 and at 64 connections); each ratio is the median of the
+ *                           per-round ratios, so a slow phase of the shared machine hits both sides of a ratio
  *   --json=FILE             also write the results as JSON
  *   --strict                BENCH_STRICT=1: exit 1 when a target is missed (always: when a run got non-2xx)
  *   BENCH_QUIET_WAIT=S      before each scenario wait up to S seconds (default 60, 0: never) for the
@@ -581,6 +586,112 @@ function judgement(rows: Row[], options: Options): { lines: string[]; pass: bool
   return { lines, pass, valid };
 }
 
+// ---------------------------------------------------------------- paired rounds
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+interface PairedSample {
+  rps: number;
+  cpuMsPerRequest: number | undefined;
+}
+
+/**
+ * `--paired`: on a shared VM one scenario's req/s moves by ±20–30 % from one minute to the next,
+ * so ratios of scenarios measured minutes apart are unreliable. Here every target runs at once
+ * (an idle one costs nothing), and each round measures all of them back to back, in an order
+ * that rotates between rounds; a ratio is computed within each round and the median is reported.
+ */
+async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) => void): Promise<void> {
+  const rounds = Math.round(positive('BENCH_ROUNDS', process.env.BENCH_ROUNDS, 5));
+  const seconds = (argValue('seconds') ?? process.env.BENCH_SECONDS) !== undefined ? options.seconds : 5;
+  const postgres = startBenchPostgres(out);
+  const targets: Target[] = [
+    { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' },
+    { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' },
+    { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' },
+    ...(postgres ? [{ kind: 'service' as const, label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgres.url }, stdout: 'pipe' as const }] : []),
+  ];
+  const loads = [options.connections, SATURATING_CONNECTIONS];
+  out(`paired rounds: ${rounds} rounds x ${loads.join(' and ')} connections x ${targets.length} targets, ${seconds} s each, order rotating`);
+  const cleanup: string[] = [];
+  const running: Running[] = [];
+  const samples = new Map<string, PairedSample[]>();
+  const key = (label: string, connections: number) => `${label} @${connections}`;
+  try {
+    for (const target of targets) {
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crd-bench-data-'));
+      cleanup.push(dataDir);
+      const r = await startTarget(target, options, undefined, dataDir);
+      running.push(r);
+      out(`  ${target.label}: ${target.kind === 'service' ? await verifyService(r.port, 'order-sign', bodies) : await verifyBare(r.port, bodies)}`);
+      await autocannonRun(r.port, 'order-sign', bodies, options.warmup, options.connections);
+    }
+    for (let round = 0; round < rounds; round++) {
+      const order = running.map((_, i) => running[(i + round) % running.length]).filter((r): r is Running => r !== undefined);
+      const line: string[] = [];
+      for (const connections of loads) {
+        for (const r of order) {
+          if (options.quietWaitSeconds > 0) await waitForQuiet(Math.min(options.quietWaitSeconds, 10) * 1000, QUIET_PERCENT);
+          const meter = startCpuMeter(r.pid);
+          const measured = await autocannonRun(r.port, 'order-sign', bodies, seconds, connections);
+          const cpu = meter();
+          if (measured.non2xx > 0 || measured.errors > 0) throw new Error(`${r.target.label}: ${measured.non2xx} non-2xx, ${measured.errors} errors`);
+          const sample = { rps: measured.rps, cpuMsPerRequest: cpu.serverMs !== undefined && measured.completed > 0 ? cpu.serverMs / measured.completed : undefined };
+          const list = samples.get(key(r.target.label, connections)) ?? [];
+          list.push(sample);
+          samples.set(key(r.target.label, connections), list);
+          line.push(`${r.target.label.replace('service ', '')}@${connections} ${sample.rps.toFixed(0)}`);
+          await sleep(300);
+        }
+      }
+      out(`  round ${round + 1}: ${line.join(', ')}`);
+    }
+  } finally {
+    for (const r of running) await r.stop();
+    killAll();
+    for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
+    postgres?.stop();
+  }
+
+  out();
+  out(`${'target'.padEnd(48)}  ${'conn'.padStart(4)}  ${'median req/s'.padStart(12)}  ${'range'.padStart(11)}  ${'srv CPU ms/req'.padStart(14)}`);
+  for (const connections of loads) {
+    for (const target of targets) {
+      const list = samples.get(key(target.label, connections)) ?? [];
+      const rps = list.map((x) => x.rps);
+      const cpu = list.flatMap((x) => (x.cpuMsPerRequest !== undefined ? [x.cpuMsPerRequest] : []));
+      out(`${target.label.padEnd(48)}  ${String(connections).padStart(4)}  ${median(rps).toFixed(0).padStart(12)}  ${`${Math.min(...rps).toFixed(0)}–${Math.max(...rps).toFixed(0)}`.padStart(11)}  ${(cpu.length ? median(cpu).toFixed(2) : '?').padStart(14)}`);
+    }
+  }
+  out();
+  const ratio = (a: string, b: string, connections: number): number[] => {
+    const x = samples.get(key(a, connections)) ?? [];
+    const y = samples.get(key(b, connections)) ?? [];
+    return x.flatMap((s, i) => (y[i] && y[i].rps > 0 ? [s.rps / y[i].rps] : []));
+  };
+  let pass = true;
+  const judge = (label: string, values: number[], target: number, counts: boolean): void => {
+    if (values.length === 0) return;
+    const m = median(values);
+    const ok = m >= target;
+    if (counts) pass &&= ok;
+    out(`${label}: median ${(m * 100).toFixed(1)} % (rounds ${values.map((v) => (v * 100).toFixed(0)).join(', ')}; target >= ${target * 100} %): ${verdict(ok)}`);
+  };
+  const [floor, service, off, pg] = targets.map((t) => t.label);
+  if (floor && service && off) {
+    judge(`service (default config) / bare floor, ${options.connections} connections`, ratio(service, floor, options.connections), TARGET_RATIO, true);
+    judge(`service (decision log off) / bare floor, ${options.connections} connections`, ratio(off, floor, options.connections), TARGET_RATIO, false);
+    for (const connections of loads) judge(`decision log on PGlite / off, ${connections} connections (issue 5)`, ratio(service, off, connections), TARGET_STORE_RATIO, true);
+    if (pg) for (const connections of loads) judge(`decision log on PostgreSQL (same machine) / off, ${connections} connections`, ratio(pg, off, connections), TARGET_STORE_RATIO, false);
+  }
+  out(`overall: ${verdict(pass)}`);
+  process.exitCode = options.strict && !pass ? 1 : 0;
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -591,6 +702,7 @@ async function main(): Promise<void> {
     bytes: { 'order-sign': Buffer.byteLength(fresh(template['order-sign'])), 'order-select': Buffer.byteLength(fresh(template['order-select'])) },
   };
   const out = (s = '') => process.stdout.write(`${s}\n`);
+  if (hasFlag('paired')) return pairedMain(options, bodies, out);
   const postgres = startBenchPostgres(out);
   const list = scenarios(options, postgres?.url);
 
