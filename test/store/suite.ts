@@ -12,6 +12,7 @@ import { createFeedbackRouter } from '../../server/http/feedback.ts';
 import { DecisionRejectedError, StoreUnavailableError, openDecisionStore, openDecisionStoreWith } from '../../server/store/index.ts';
 import { loadMigrations, migrate } from '../../server/store/migrate.ts';
 import { openPgDriver } from '../../server/store/pg-driver.ts';
+import { openPgliteDriver } from '../../server/store/pglite-driver.ts';
 import type { SqlDriver } from '../../server/store/sql-driver.ts';
 import type { DecisionRecord, DecisionStore } from '../../server/store/types.ts';
 import { type Engine, Faults, type StoreTarget, eventually, makeRecord, silent, sleep } from './helpers.ts';
@@ -136,6 +137,52 @@ export function storeSuite(engine: Engine): void {
         await again.close();
       } finally {
         for (const d of drivers) await d.close();
+        await fresh.cleanup();
+      }
+    });
+
+    it('upgrades a store written before migration 003: its decisions stay readable, new ones are stored beside them', async () => {
+      const fresh = await engine.fresh();
+      try {
+        // A store as version 002 left it, with one decision written the way that version did.
+        const raw = fresh.databaseUrl
+          ? openPgDriver({ connectionString: fresh.databaseUrl, logger: silent, connectTimeoutMs: 2000, queryTimeoutMs: 10_000 })
+          : await openPgliteDriver(path.join(fresh.dataDir, 'pglite'));
+        const old = makeRecord({ receivedAt: NOW, respondedAt: NOW, evidence: { resourceType: 'Bundle', type: 'collection' } });
+        const order = old.orders[0];
+        assert.ok(order);
+        try {
+          await migrate(raw, silent, (await loadMigrations()).filter((m) => m.version <= 2));
+          await raw.transaction(async (tx) => {
+            await tx.query(
+              `INSERT INTO decisions (id, received_at, responded_at, client_iss, service_id, hook, hook_instance, patient_id, payer_id, evidence, response)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+              [old.id, old.receivedAt, old.respondedAt, old.clientIss, old.serviceId, old.hook, old.hookInstance, old.patientId, old.payerId, JSON.stringify(old.evidence), JSON.stringify(old.response)],
+            );
+            await tx.query(
+              `INSERT INTO decision_orders (decision_id, ordinal, order_reference, product_id, policy_id, policy_version, coverage_reference, assertion_id, covered, pa_needed, criteria)
+               VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+              [old.id, order.orderReference, order.productId, order.policyId, order.policyVersion, order.coverageReference, order.assertionId, order.covered, order.paNeeded, JSON.stringify(order.criteria)],
+            );
+            await tx.query('INSERT INTO decision_assertions (assertion_id, decision_id, ordinal) VALUES ($1, $2, 0)', [old.assertionIds[0], old.id]);
+            await tx.query('INSERT INTO decision_cards (decision_id, ordinal, card_uuid) VALUES ($1, 0, $2)', [old.id, old.cardUuids[0]]);
+          });
+        } finally {
+          await raw.close();
+        }
+        const upgraded = await openDecisionStore({ dataDir: fresh.dataDir, databaseUrl: fresh.databaseUrl, logger: silent });
+        try {
+          assert.deepEqual(await upgraded.findByAssertionId(old.assertionIds[0] ?? ''), expected(old));
+          const current = makeRecord({ receivedAt: NOW, respondedAt: NOW });
+          await upgraded.save(current);
+          assert.deepEqual(await upgraded.findByAssertionId(current.assertionIds[0] ?? ''), expected(current));
+          // Saving the old decision again (a spool replay of it) stores nothing twice.
+          await upgraded.save(old);
+          assert.deepEqual(await upgraded.findByAssertionId(old.assertionIds[0] ?? ''), expected(old));
+        } finally {
+          await upgraded.close();
+        }
+      } finally {
         await fresh.cleanup();
       }
     });
