@@ -11,9 +11,10 @@ import os from 'node:os';
 /** Linux USER_HZ; /proc/<pid>/stat counts in these ticks. */
 const TICKS_PER_SECOND = 100;
 
-function processCpuMs(pid: number): number | undefined {
+/** CPU time of a process (all threads), or of one thread with `/proc/<pid>/task/<tid>/stat`. */
+function processCpuMs(pid: number, statPath = `/proc/${pid}/stat`): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statPath, 'utf8');
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);
@@ -34,6 +35,12 @@ function machineBusyMs(): number {
 export interface CpuUse {
   /** Server child CPU, ms (undefined where /proc is unavailable). */
   serverMs: number | undefined;
+  /**
+   * The server's main thread alone (its event loop, where every request is handled), ms. Worker
+   * threads such as an embedded database's are not in it: on a machine with a core to spare for
+   * them, this is what bounds the server's throughput.
+   */
+  serverMainThreadMs: number | undefined;
   clientMs: number;
   /** Share of the machine's CPU capacity used by anything else during the run, %. */
   otherPercent: number | undefined;
@@ -42,18 +49,22 @@ export interface CpuUse {
 export function startCpuMeter(serverPid: number | undefined): () => CpuUse {
   const wallStart = performance.now();
   const serverStart = serverPid !== undefined ? processCpuMs(serverPid) : undefined;
+  const mainThread = serverPid !== undefined ? `/proc/${serverPid}/task/${serverPid}/stat` : undefined;
+  const mainStart = serverPid !== undefined ? processCpuMs(serverPid, mainThread) : undefined;
   const clientStart = process.cpuUsage();
   const machineStart = machineBusyMs();
   return () => {
     const wallMs = performance.now() - wallStart;
     const serverEnd = serverPid !== undefined ? processCpuMs(serverPid) : undefined;
+    const mainEnd = serverPid !== undefined ? processCpuMs(serverPid, mainThread) : undefined;
     const client = process.cpuUsage(clientStart);
     const clientMs = (client.user + client.system) / 1000;
     const serverMs = serverStart !== undefined && serverEnd !== undefined ? serverEnd - serverStart : undefined;
     const machineMs = machineBusyMs() - machineStart;
     const capacity = wallMs * os.cpus().length;
     const otherPercent = serverMs !== undefined && capacity > 0 ? Math.max(0, (100 * (machineMs - serverMs - clientMs)) / capacity) : undefined;
-    return { serverMs, clientMs, otherPercent };
+    const serverMainThreadMs = mainStart !== undefined && mainEnd !== undefined ? mainEnd - mainStart : undefined;
+    return { serverMs, serverMainThreadMs, clientMs, otherPercent };
   };
 }
 
