@@ -24,8 +24,9 @@ function deeperThan(node: object, depth: number, maxDepth: number): boolean {
     }
     return false;
   }
+  // No hasOwn filter: JSON.parse makes only own properties, and an inherited enumerable one
+  // (a polluted prototype) would only be counted too, never skipped; the filter doubled the cost.
   for (const key in node) {
-    if (!Object.hasOwn(node, key)) continue;
     const child: unknown = (node as Record<string, unknown>)[key];
     if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1, maxDepth)) return true;
   }
