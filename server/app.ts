@@ -90,11 +90,11 @@ export function createApp(deps: AppDeps): Express {
       iss: res.locals.clientIss as string | undefined,
       client: res.locals.client as TrustedClient | undefined,
     });
+    // Serialised once: the record keeps exactly the bytes the EHR receives.
+    let body = JSON.stringify(result.response);
     // CRD §found-37: the answer is acknowledged only once its record is kept (committed, or
     // fsynced to the local spool when the database is down). If even that fails, the EHR still
     // gets the guidance, but as an unrecorded, indeterminate answer rather than an assertion.
-    // Serialised once: the record keeps exactly the bytes the EHR receives.
-    let body = JSON.stringify(result.response);
     if (deps.recorder) {
       const record = { ...result.record, responseJson: body };
       // Nothing of the parsed request is needed any more: let it go before waiting for the commit.
