@@ -41,7 +41,7 @@ import { benchBody, HOOK_INSTANCE_PLACEHOLDER, plainBody } from './body.ts';
 import { runPaced } from './paced.ts';
 import { startCpuMeter, waitForQuiet, type CpuUse } from './cpu.ts';
 import { formatProfile, profilesIn, SourceLines, summariseProfile } from './profile.ts';
-import { LatencyRecorder, type Measured } from './stats.ts';
+import { LatencyRecorder, percentile, type Measured } from './stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SATURATING_CONNECTIONS = 64;
@@ -589,9 +589,7 @@ function judgement(rows: Row[], options: Options): { lines: string[]; pass: bool
 // ---------------------------------------------------------------- paired rounds
 
 function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return percentile(Float64Array.from(values).sort(), 50);
 }
 
 interface PairedSample {
