@@ -18,7 +18,7 @@ import {
   type ClinicalCase,
   type CodeRef,
 } from '../support/fixtures.ts';
-import { answer, assertSilent, send, type SendOptions } from './helpers.ts';
+import { answerFor, assertSilent, send } from './helpers.ts';
 
 const ORDER = 'MedicationRequest/mr-gene';
 const SHP = { type: { coding: [coding(COVERAGE_CLASS, 'group')] }, value: 'MS-SSEHIP' };
@@ -31,9 +31,7 @@ function hemophiliaCase(codes: CodeRef[], options: { text?: string; classes?: Cl
   return c;
 }
 
-async function gene(c: ClinicalCase, options: SendOptions = {}) {
-  return answer(await send(c, options), ORDER);
-}
+const gene = answerFor(ORDER);
 
 const HEMGENIX_REASON = /^Hemgenix \(etranacogene dezaparvovec-drlb\) is not medically necessary: there are other formulary alternatives covered by the Plan for the treatment of hemophilia B\.$/;
 const BEQVEZ_REASON = /^Beqvez \(fidanacogene elaparvovec-dzkt\) is not medically necessary: there are other formulary alternatives covered by the Plan for the treatment of hemophilia B\.$/;

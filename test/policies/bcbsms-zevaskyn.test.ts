@@ -18,7 +18,7 @@ import {
   type ClinicalCase,
   type CodeRef,
 } from '../support/fixtures.ts';
-import { answer, assertSilent, send, type SendOptions } from './helpers.ts';
+import { answerFor, assertSilent, send } from './helpers.ts';
 
 const ORDER = 'MedicationRequest/mr-zevaskyn';
 const J3389 = coding(HCPCS, 'J3389', 'Topical administration, prademagene zamikeracel, per treatment');
@@ -41,9 +41,7 @@ function rdebCase(options: { codes?: CodeRef[]; text?: string; sopt?: string; cl
   return c;
 }
 
-async function zevaskyn(c: ClinicalCase, options: SendOptions = {}) {
-  return answer(await send(c, options), ORDER);
-}
+const zevaskyn = answerFor(ORDER);
 
 describe('BCBSMS L.5.01.628 Zevaskyn: Policy (not medically necessary)', () => {
   it('J3389 order: not-covered with the policy reason, no pa-needed, billing code J3389, the 2026-01-01 version', async () => {

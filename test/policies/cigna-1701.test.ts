@@ -25,7 +25,7 @@ import {
   type ClinicalCase,
   type CodeRef,
 } from '../support/fixtures.ts';
-import { answer, assertSilent, send, type SendOptions } from './helpers.ts';
+import { answerFor, assertSilent, send } from './helpers.ts';
 
 const ORDER = 'MedicationRequest/mr-drug';
 const J3490 = coding(HCPCS, 'J3490', 'Unclassified drugs');
@@ -65,9 +65,7 @@ function drugCase(options: DrugOptions): ClinicalCase {
   return c;
 }
 
-async function drug(c: ClinicalCase, options: SendOptions = {}) {
-  return answer(await send(c, options), ORDER);
-}
+const drug = answerFor(ORDER);
 
 function inTwelveMonths(): string {
   const [y, m, d] = today().split('-').map(Number) as [number, number, number];

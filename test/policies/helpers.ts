@@ -137,6 +137,11 @@ export function answer(response: HookResponse, orderReference: string): OrderAns
   return new OrderAnswer(response, orderReference);
 }
 
+/** Sends a case and reads one order's answer: each policy suite's `send` for its order. */
+export function answerFor(orderReference: string): (c: ClinicalCase, options?: SendOptions) => Promise<OrderAnswer> {
+  return async (c, options = {}) => answer(await send(c, options), orderReference);
+}
+
 /** No assertion at all for the order (no policy in scope): no action, no card. */
 export function assertSilent(response: HookResponse, orderReference: string): void {
   const action = (response.systemActions ?? []).find((a) => a.resource && `${a.resource.resourceType}/${a.resource.id}` === orderReference);

@@ -37,7 +37,7 @@ import {
   type ClinicalCase,
   type CodeRef,
 } from '../support/fixtures.ts';
-import { answer, assertSilent, editedPolicies, editJson, send, type SendOptions } from './helpers.ts';
+import { answer, answerFor, assertSilent, editedPolicies, editJson, send } from './helpers.ts';
 
 const ORDER = 'MedicationRequest/mr-cgt';
 const QTC: Reference = { identifier: { system: NPI, value: QTC_NPI }, display: 'Piedmont Regional Gene Therapy Center' };
@@ -84,9 +84,7 @@ function cgtCase(options: CgtOptions = {}): ClinicalCase {
   return c;
 }
 
-async function cgt(c: ClinicalCase, options: SendOptions = {}) {
-  return answer(await send(c, options), ORDER);
-}
+const cgt = answerFor(ORDER);
 
 describe('WNC.CP.299 covered with prior approval (Policy/Criteria I, Background II)', () => {
   it('Zynteglo for β-thalassemia at the QTC: covered, auth-needed, nothing missing, billed J3590 with the NDC', async () => {
