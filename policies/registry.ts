@@ -136,8 +136,6 @@ function checkReferences(check: Check, at: string, out: CheckRefs): void {
       vs(check.procedureValueSet, 'procedureValueSet');
       break;
     case 'dosePerKg':
-      vs(check.weightValueSet, 'weightValueSet');
-      break;
     case 'onLabel':
       vs(check.weightValueSet, 'weightValueSet');
       break;
