@@ -31,7 +31,6 @@ function documentText(value: unknown): string | null {
  * service's thread major garbage collections under load).
  */
 export interface PreparedDecision {
-  readonly id: string;
   readonly fields: Omit<DecisionRecord, 'orders' | 'evidence' | 'response' | 'responseJson'>;
   readonly orders: Omit<OrderDecisionRecord, 'criteria'>[];
   readonly evidence: string | null;
@@ -44,7 +43,6 @@ export interface PreparedDecision {
 export function prepareDecision(record: DecisionRecord): PreparedDecision {
   const { orders, evidence, response, responseJson, ...fields } = record;
   return {
-    id: record.id,
     fields,
     orders: orders.map(({ criteria: _criteria, ...order }) => order),
     evidence: documentText(evidence),
@@ -101,7 +99,7 @@ export async function insertDecisions(db: SqlExecutor, decisions: PreparedDecisi
   // ARRAY[...] evaluates the calls in order, so a repeated id within a batch is stored once.
   const [row] = await db.query<{ inserted: boolean[] }>(`SELECT ARRAY[${calls.join(', ')}] AS inserted`, params);
   const inserted = row?.inserted ?? [];
-  return new Set(decisions.filter((_, i) => inserted[i] === true).map((d) => d.id));
+  return new Set(decisions.filter((_, i) => inserted[i] === true).map((d) => d.fields.id));
 }
 
 /** Documents are stored as JSON text (see migration 002); older rows may still arrive parsed. */
