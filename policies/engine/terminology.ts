@@ -116,6 +116,24 @@ export function conceptCodings(concept: CodeableConcept | undefined): readonly N
   return out;
 }
 
+/** A concept's text, when it is a non-empty string (request data is unvalidated JSON). */
+export function conceptText(concept: CodeableConcept | undefined): string | undefined {
+  const text: unknown = typeof concept === 'object' && concept !== null ? concept.text : undefined;
+  return typeof text === 'string' && text ? text : undefined;
+}
+
+/**
+ * What to call a concept in a card: its text, else its first coding's display, else that coding's
+ * code, and only strings: an object there would throw when put into a sentence.
+ */
+export function conceptName(concept: CodeableConcept | undefined): string | undefined {
+  const first: unknown = codingsOf(concept)[0];
+  const coding = typeof first === 'object' && first !== null ? (first as { display?: unknown; code?: unknown }) : {};
+  const display = typeof coding.display === 'string' && coding.display ? coding.display : undefined;
+  const code = typeof coding.code === 'string' && coding.code ? coding.code : undefined;
+  return conceptText(concept) ?? display ?? code;
+}
+
 /** Texts of a concept used for text matching: its text and every coding display. */
 export function conceptTexts(concept: CodeableConcept | undefined): string[] {
   const texts: string[] = [];

@@ -243,6 +243,18 @@ describe('fuzzing the whole service', () => {
       ['every Observation.component = 7', (doc) => {
         for (const e of getAt(doc, ['prefetch', 'observations', 'entry']) as Json[]) setOwn((e as { resource: { [k: string]: Json } }).resource, 'component', 7);
       }],
+      // Found by the fuzzer: a name that is an object which cannot become a string (no callable
+      // toString/valueOf) once threw while the engine put it into a sentence.
+      ['every Observation.method.text and Condition.code.text an object without toString', (doc) => {
+        const unprintable = JSON.parse('{"toString":"x","valueOf":1}') as Json;
+        for (const key of ['observations', 'conditions']) {
+          for (const e of getAt(doc, ['prefetch', key, 'entry']) as Json[]) {
+            const resource = (e as { resource: { [k: string]: Json } }).resource;
+            if (key === 'observations') setOwn(resource, 'method', { text: unprintable });
+            else if (isObject(resource.code ?? null)) setOwn(resource.code as { [k: string]: Json }, 'text', unprintable);
+          }
+        }
+      }],
       ['every coding = "x"', (doc) => {
         const walk = (v: Json): void => {
           if (Array.isArray(v)) v.forEach(walk);

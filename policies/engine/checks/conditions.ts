@@ -3,7 +3,7 @@ import { daysBetween, toDay } from '../dates.ts';
 import { objectsOf } from '../fhir-arrays.ts';
 import { outcome, unavailable, valueSet, type EvaluationContext } from '../context.ts';
 import { referenceOf } from '../record.ts';
-import { describeCoding, type CompiledValueSet } from '../terminology.ts';
+import { conceptName, conceptText, describeCoding, type CompiledValueSet } from '../terminology.ts';
 import type { CheckOutcome, ConditionAbsentCheck, ConditionPresentCheck, Evidence } from '../types.ts';
 
 const INACTIVE_CLINICAL = new Set(['inactive', 'remission', 'resolved']);
@@ -28,7 +28,7 @@ export function conditionOnset(condition: Condition): string | undefined {
 export function describeConcept(vs: CompiledValueSet, concept: CodeableConcept | undefined): string {
   const hit = vs.match(concept);
   if (hit?.coding) return describeCoding(hit.coding);
-  return concept?.text ?? hit?.text ?? 'coded condition';
+  return conceptText(concept) ?? hit?.text ?? 'coded condition';
 }
 
 function conditionEvidence(vs: CompiledValueSet, condition: Condition): Evidence {
@@ -73,7 +73,7 @@ export function conditionPresent(check: ConditionPresentCheck, ctx: EvaluationCo
 
   // An order that states a different reason is a use outside the criterion (e.g. off-label).
   if (check.whenOrderReasonOther && reasons.length > 0) {
-    const stated = reasons.map((r) => r.concept.text ?? r.concept.coding?.[0]?.display ?? r.concept.coding?.[0]?.code ?? 'unnamed').join(', ');
+    const stated = reasons.map((r) => conceptName(r.concept) ?? 'unnamed').join(', ');
     return outcome(check.whenOrderReasonOther, {
       evidence: [{ reference: ctx.orderReference, text: `Order reason: ${stated}` }],
       notes: [`The order's stated reason (${stated}) is not ${vs.title}`],

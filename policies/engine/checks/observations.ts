@@ -2,7 +2,7 @@ import type { CodeableConcept, Observation, Quantity } from 'fhir/r4.js';
 import { daysBetween, toDay } from '../dates.ts';
 import { expression, outcome, unavailable, valueSet, type EvaluationContext } from '../context.ts';
 import { referenceOf } from '../record.ts';
-import type { CompiledValueSet } from '../terminology.ts';
+import { conceptName, type CompiledValueSet } from '../terminology.ts';
 import type { CheckOutcome, CriterionStatus, Evidence, ObservationCheck, ValueBand } from '../types.ts';
 import { applyNumericTest, describeTest, fromQuantity, parseTiter, pointValue, type NumericValue } from '../values.ts';
 
@@ -85,7 +85,7 @@ function judgeMethod(check: ObservationCheck, ctx: EvaluationContext, observatio
       ? { phrase: '' }
       : { status: method.whenAbsent, phrase: ' (assay method not recorded)', note: `The result must be measured by ${method.name}; the method is not recorded` };
   }
-  const stated = observation.method.text ?? observation.method.coding?.[0]?.display ?? 'another method';
+  const stated = conceptName(observation.method) ?? 'another method';
   return { status: method.whenOther, phrase: ` by ${stated}`, note: `The result was measured by ${stated}, not ${method.name}` };
 }
 
@@ -130,7 +130,7 @@ export function observationCheck(check: ObservationCheck, ctx: EvaluationContext
   let decided: { status: CriterionStatus; display: string; band?: ValueBand } | undefined;
   if (check.valueKind === 'coded') {
     const concept = isConcept(raw) ? raw : undefined;
-    const display = concept?.text ?? concept?.coding?.[0]?.display ?? concept?.coding?.[0]?.code ?? 'unreadable';
+    const display = conceptName(concept) ?? 'unreadable';
     const band = (check.bands ?? []).find((b) => !b.valueSet || (concept && valueSet(ctx, b.valueSet).matches(concept)));
     decided = concept ? { status: band?.status ?? 'not-met', display, ...(band ? { band } : {}) } : undefined;
   } else {
@@ -194,6 +194,6 @@ function describePresent(raw: unknown): string | undefined {
 
 function describeRaw(raw: unknown): string {
   if (typeof raw === 'string') return `"${raw}"`;
-  if (isConcept(raw)) return raw.text ?? raw.coding?.[0]?.display ?? 'coded value';
+  if (isConcept(raw)) return conceptName(raw) ?? 'coded value';
   return raw === undefined ? '(no value)' : 'value';
 }

@@ -5,7 +5,7 @@ import { convertUnit, quantityUnit } from '../ucum.ts';
 import type { AgeCheck, CheckOutcome, CorrectedGestationalAgeCheck, SexCheck } from '../types.ts';
 import { isAsserted } from './conditions.ts';
 import { findObservations } from './observations.ts';
-import { conceptCodings } from '../terminology.ts';
+import { conceptCodings, conceptText } from '../terminology.ts';
 
 function birthDateOrGap(ctx: EvaluationContext, missingText: string): { birthDate: string } | { result: CheckOutcome } {
   const birthDate = toDay(ctx.record.patient?.birthDate);
@@ -91,7 +91,7 @@ export function correctedGestationalAge(check: CorrectedGestationalAgeCheck, ctx
       const implied = coding ? check.pretermCodeWeeks[coding.code] : undefined;
       if (implied === undefined) {
         return outcome('missing', {
-          evidence: [{ reference: referenceOf(condition), text: `Preterm birth recorded (${coding?.code ?? condition.code?.text ?? 'code'}) without gestational age` }],
+          evidence: [{ reference: referenceOf(condition), text: `Preterm birth recorded (${coding?.code ?? conceptText(condition.code) ?? 'code'}) without gestational age` }],
           missing: [{ text: check.missing ?? 'Gestational age at birth (weeks)', category: 'clinical' }],
         });
       }
