@@ -246,7 +246,9 @@ describe('client JWT authentication: rejections (bare 401, reason logged)', () =
   it('full replay cache rejects new tokens until entries expire', async () => {
     let clock = Date.now();
     const { auth } = setup({ replayCacheSize: 2, now: () => clock, clockSkewSeconds: 0 });
-    const t = async (): Promise<string> => `Bearer ${await signToken(es384, { claims: { exp: nowSeconds() + 60 } })}`;
+    // iat from the test's clock, not the wall clock: with no skew allowed, a token signed just
+    // after a second boundary would otherwise be issued "in the future".
+    const t = async (): Promise<string> => `Bearer ${await signToken(es384, { claims: { iat: Math.floor(clock / 1000), exp: Math.floor(clock / 1000) + 60 } })}`;
     assert.equal((await auth.verify(await t(), SERVICE_PATH)).ok, true);
     assert.equal((await auth.verify(await t(), SERVICE_PATH)).ok, true);
     const full = await auth.verify(await t(), SERVICE_PATH);
