@@ -236,12 +236,12 @@ export function storeSuite(engine: Engine): void {
         orders: [first, second],
         assertionIds: [first.assertionId ?? '', second.assertionId],
         cardUuids: [randomUUID(), randomUUID()],
-        evidence: { note: 'unicode ✓ and a NUL\u0000 in text', n: [1, 2.5, null, true] },
+        evidence: { note: 'unicode ✓, 🧬 (outside the BMP) and a NUL\u0000 in text', n: [1, 2.5, null, true] },
       };
       await store.save(record);
       const byFirst = await store.findByAssertionId(record.assertionIds[0] ?? '');
       const bySecond = await store.findByAssertionId(second.assertionId);
-      const want = expected({ ...record, evidence: { note: 'unicode ✓ and a NUL\ufffd in text', n: [1, 2.5, null, true] } });
+      const want = expected({ ...record, evidence: { note: 'unicode ✓, 🧬 (outside the BMP) and a NUL\ufffd in text', n: [1, 2.5, null, true] } });
       assert.deepEqual(byFirst, want);
       assert.deepEqual(bySecond, want);
       assert.equal(await store.findByAssertionId('asrt-unknown'), undefined);
@@ -251,7 +251,7 @@ export function storeSuite(engine: Engine): void {
     });
 
     it('stores the response text as sent when the caller gives it, instead of serialising the response again', async () => {
-      const sent = '{"cards":[{"summary":"as sent \\u2713"}],"systemActions":[]}';
+      const sent = '{"cards":[{"summary":"as sent \\u2713, ✓ and 🧬"}],"systemActions":[]}';
       const record: DecisionRecord = { ...makeRecord(), response: { cards: [], systemActions: [] }, responseJson: sent };
       await store.save(record);
       const found = await store.findByAssertionId(record.assertionIds[0] ?? '');
