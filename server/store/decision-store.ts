@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { Batcher, type BatchEntry } from './batcher.ts';
+import { segmentDay, type DocumentSegments } from './documents.ts';
 import { DecisionRejectedError, StoreUnavailableError, describeError, isConfigurationError, isDataError } from './errors.ts';
 import { migrate } from './migrate.ts';
 import * as repo from './repository.ts';
@@ -18,6 +19,8 @@ export interface StoreSettings {
   maxBatch: number;
   /** Batches committed at the same time (PGlite runs one at a time anyway). */
   concurrency: number;
+  /** Where the documents go instead of the tables (the embedded engine); null: in the tables. */
+  documents: DocumentSegments | null;
   /** Called once on close, after the driver is closed (releases the dataDir lock). */
   onClose?: () => Promise<void>;
 }
@@ -63,6 +66,7 @@ export class SqlDecisionStore implements DecisionStore {
    */
   static async open(driver: SqlDriver, settings: StoreSettings): Promise<SqlDecisionStore> {
     const store = new SqlDecisionStore(driver, settings);
+    await settings.documents?.init();
     try {
       await migrate(driver, settings.logger);
     } catch (err) {
@@ -99,10 +103,22 @@ export class SqlDecisionStore implements DecisionStore {
     return entry.promise;
   }
 
+  /**
+   * The decisions as their rows will hold them: with the documents written to a segment first,
+   * when this store keeps them there (a row never points at documents not yet written).
+   */
+  #placeDocuments(decisions: PreparedDecision[]): PreparedDecision[] {
+    const segments = this.#settings.documents;
+    if (!segments || decisions.length === 0) return decisions;
+    const refs = segments.append(decisions.map(repo.documentTexts));
+    return decisions.map((d, i) => ({ ...d, documents: refs[i] }));
+  }
+
   /** Batcher flush: one statement (so one commit) for the whole batch. */
-  async #commit(entries: BatchEntry<PreparedDecision>[]): Promise<void> {
+  async #commit(entries: BatchEntry<PreparedDecision>[], placed?: PreparedDecision[]): Promise<void> {
     try {
-      await repo.insertDecisions(this.#driver, entries.map((e) => e.item));
+      placed ??= this.#placeDocuments(entries.map((e) => e.item));
+      await repo.insertDecisions(this.#driver, placed);
       for (const e of entries) e.resolve();
     } catch (err) {
       if (isDataError(err)) {
@@ -112,7 +128,7 @@ export class SqlDecisionStore implements DecisionStore {
           return;
         }
         // One bad record must not fail its neighbours: commit them one by one.
-        for (const e of entries) await this.#commit([e]);
+        for (const [i, e] of entries.entries()) await this.#commit([e], placed?.[i] ? [placed[i]] : undefined);
         return;
       }
       this.#markDown(err);
@@ -193,11 +209,12 @@ export class SqlDecisionStore implements DecisionStore {
       }
     });
     await spool.quarantine(invalid, 'invalid record');
+    const placed = this.#placeDocuments(valid);
     try {
-      await repo.insertDecisions(this.#driver, valid, { linkFeedback: true });
+      await repo.insertDecisions(this.#driver, placed, { linkFeedback: true });
     } catch (err) {
       if (!isDataError(err)) throw err;
-      for (const [i, r] of valid.entries()) {
+      for (const [i, r] of placed.entries()) {
         try {
           await repo.insertDecisions(this.#driver, [r], { linkFeedback: true });
         } catch (one) {
@@ -213,11 +230,17 @@ export class SqlDecisionStore implements DecisionStore {
   }
 
   findByAssertionId(assertionId: string): Promise<StoredDecision | undefined> {
-    return repo.findByAssertionId(this.#driver, assertionId);
+    const segments = this.#settings.documents;
+    return repo.findByAssertionId(this.#driver, assertionId, segments ? (ref, id) => segments.read(ref, id) : undefined);
   }
 
-  purgeOlderThan(cutoff: Date): Promise<number> {
-    return repo.purgeOlderThan(this.#driver, cutoff);
+  /** Deletes the decisions received before `cutoff`, then the document segments nothing points into any more. */
+  async purgeOlderThan(cutoff: Date): Promise<number> {
+    const deleted = await repo.purgeOlderThan(this.#driver, cutoff);
+    await this.#settings.documents?.purgeBefore(cutoff.toISOString().slice(0, 10), (segment) =>
+      repo.segmentStillReferenced(this.#driver, segment, segmentDay(segment) ?? ''),
+    );
+    return deleted;
   }
 
   async health(): Promise<StoreHealth> {
@@ -243,6 +266,7 @@ export class SqlDecisionStore implements DecisionStore {
     try {
       await this.#driver.close();
     } finally {
+      this.#settings.documents?.close();
       await this.#settings.onClose?.();
     }
   }

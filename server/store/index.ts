@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SqlDecisionStore } from './decision-store.ts';
+import { DocumentSegments } from './documents.ts';
 import { lockDataDir } from './dir-lock.ts';
 import { openPgDriver } from './pg-driver.ts';
 import { openPgliteDriver } from './pglite-driver.ts';
@@ -44,6 +45,7 @@ export async function openDecisionStoreWith(options: OpenStoreOptions, wrap: (dr
     return await SqlDecisionStore.open(driver, {
       logger: options.logger,
       spool: useSpool ? new Spool(dataDir, options.logger) : null,
+      documents: options.databaseUrl ? null : new DocumentSegments(dataDir),
       commitTimeoutMs,
       retryIntervalMs: options.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS,
       maxBatch: 256,

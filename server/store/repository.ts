@@ -1,3 +1,4 @@
+import type { DocumentRef, DocumentTexts, StoredDocuments } from './documents.ts';
 import type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 import type { DecisionRecord, FeedbackItem, FeedbackResult, OrderDecisionRecord, StoredDecision, StoredFeedback } from './types.ts';
 
@@ -38,6 +39,14 @@ export interface PreparedDecision {
   readonly response: string;
   /** Each order's criteria document, in order. */
   readonly criteria: (string | null)[];
+  /** Set when the documents were written to a segment (documents.ts): the row then points there. */
+  readonly documents?: DocumentRef;
+}
+
+/** The documents of a prepared decision as the segment file keeps them (made storable as in the tables). */
+export function documentTexts(d: PreparedDecision): DocumentTexts {
+  const storable = (text: string | null) => (text === null ? null : jsonTextParam(text));
+  return { id: d.fields.id, evidence: storable(d.evidence), response: jsonTextParam(d.response), criteria: d.criteria.map(storable) };
 }
 
 export function prepareDecision(record: DecisionRecord): PreparedDecision {
@@ -90,10 +99,11 @@ export async function insertDecisions(db: SqlExecutor, decisions: PreparedDecisi
       assertion_ids: uniq([...f.assertionIds, ...d.orders.flatMap((o) => (o.assertionId ? [o.assertionId] : []))]),
       card_uuids: uniq(f.cardUuids),
     };
-    const metaParam = param(JSON.stringify(meta));
-    const evidence = param(d.evidence);
-    const response = param(d.response);
-    const criteria = d.criteria.map(param);
+    const elsewhere = d.documents !== undefined;
+    const metaParam = param(JSON.stringify(elsewhere ? { ...meta, documents: d.documents } : meta));
+    const evidence = param(elsewhere ? null : d.evidence);
+    const response = param(elsewhere ? null : d.response);
+    const criteria = d.criteria.map((c) => param(elsewhere ? null : c));
     return `store_decision(${metaParam}::jsonb, ${evidence}, ${response}, ARRAY[${criteria.join(', ')}]::text[], ${link})`;
   });
   // ARRAY[...] evaluates the calls in order, so a repeated id within a batch is stored once.
@@ -165,6 +175,25 @@ interface DecisionRow {
   payer_id: string | null;
   evidence: unknown;
   response: unknown;
+  documents_segment: string | null;
+  documents_offset: unknown;
+  documents_length: unknown;
+}
+
+/** Reads a decision's documents from where its row says they are. */
+export type DocumentReader = (ref: DocumentRef, decisionId: string) => Promise<StoredDocuments>;
+
+/** The documents of a row: in the row itself, or in a segment; a segment that cannot be read is reported, not thrown. */
+async function rowDocuments(d: DecisionRow, orders: OrderRow[], read: DocumentReader | undefined): Promise<StoredDocuments & { error?: string }> {
+  const inRow = { evidence: parseDocument(d.evidence), response: parseDocument(d.response), criteria: orders.map((o) => parseDocument(o.criteria)) };
+  if (d.documents_segment === null) return inRow;
+  const ref: DocumentRef = { segment: d.documents_segment, offset: Number(d.documents_offset), length: Number(d.documents_length) };
+  if (!read) return { ...inRow, error: `the documents are in ${ref.segment}, which this store cannot read` };
+  try {
+    return await read(ref, d.id);
+  } catch (err) {
+    return { ...inRow, error: `the documents could not be read from ${ref.segment}: ${(err as Error).message}` };
+  }
 }
 
 interface OrderRow {
@@ -189,7 +218,7 @@ interface FeedbackRow {
   client_iss: string | null;
 }
 
-export async function findByAssertionId(db: SqlExecutor, assertionId: string): Promise<StoredDecision | undefined> {
+export async function findByAssertionId(db: SqlExecutor, assertionId: string, readDocuments?: DocumentReader): Promise<StoredDecision | undefined> {
   const [d] = await db.query<DecisionRow>(
     `SELECT d.* FROM decision_assertions a JOIN decisions d ON d.id = a.decision_id WHERE a.assertion_id = $1`,
     [assertionId],
@@ -201,6 +230,7 @@ export async function findByAssertionId(db: SqlExecutor, assertionId: string): P
     db.query<{ card_uuid: string }>('SELECT card_uuid FROM decision_cards WHERE decision_id = $1 ORDER BY ordinal', [d.id]),
     db.query<FeedbackRow>('SELECT * FROM feedback WHERE decision_id = $1 ORDER BY received_at, id', [d.id]),
   ]);
+  const documents = await rowDocuments(d, orders, readDocuments);
   return {
     id: d.id,
     receivedAt: iso(d.received_at),
@@ -211,7 +241,7 @@ export async function findByAssertionId(db: SqlExecutor, assertionId: string): P
     hookInstance: d.hook_instance,
     patientId: d.patient_id,
     payerId: d.payer_id,
-    orders: orders.map((o) => ({
+    orders: orders.map((o, k) => ({
       orderReference: o.order_reference,
       productId: o.product_id,
       policyId: o.policy_id,
@@ -220,12 +250,13 @@ export async function findByAssertionId(db: SqlExecutor, assertionId: string): P
       assertionId: o.assertion_id,
       covered: o.covered,
       paNeeded: o.pa_needed,
-      criteria: parseDocument(o.criteria),
+      criteria: documents.criteria[k] ?? null,
     })),
     assertionIds: assertions.map((a) => a.assertion_id),
     cardUuids: cards.map((c) => c.card_uuid),
-    evidence: parseDocument(d.evidence),
-    response: parseDocument(d.response),
+    evidence: documents.evidence,
+    response: documents.response,
+    ...(documents.error ? { documentsError: documents.error } : {}),
     feedback: feedback.map((f): StoredFeedback => ({
       card: f.card_uuid,
       outcome: f.outcome,
@@ -252,4 +283,18 @@ export async function purgeOlderThan(db: SqlExecutor, cutoff: Date, chunk = 2000
   }
   await db.query('DELETE FROM feedback WHERE decision_id IS NULL AND received_at < $1::timestamptz', [at]);
   return total;
+}
+
+/**
+ * Whether any decision still points into a segment of `day`. Such decisions were received before
+ * their documents were written, i.e. by the end of that day; the bound (two days later, for a
+ * clock set back) lets the received_at index limit the search to the days around it.
+ */
+export async function segmentStillReferenced(db: SqlExecutor, segment: string, day: string): Promise<boolean> {
+  const bound = new Date(Date.parse(`${day}T00:00:00.000Z`) + 2 * 86_400_000).toISOString();
+  const [row] = await db.query<{ used: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM decisions WHERE received_at < $2::timestamptz AND documents_segment = $1) AS used',
+    [segment, bound],
+  );
+  return row?.used === true;
 }

@@ -60,6 +60,11 @@ export type StoredFeedback = FeedbackItem & { receivedAt: string; clientIss: str
 
 export interface StoredDecision extends DecisionRecord {
   feedback: StoredFeedback[];
+  /**
+   * Set when the decision's documents (evidence, response, criteria) are kept in a segment file
+   * that could not be read; those fields are then null. The rest of the decision is as stored.
+   */
+  documentsError?: string;
 }
 
 export interface FeedbackResult {

@@ -66,9 +66,20 @@ async function killUnderLoad(env: Record<string, string>): Promise<void> {
       const res = await fetch(`${second.baseUrl}/decisions/${id}`, { headers: { authorization: `Bearer ${ADMIN}` } });
       if (res.status !== 200) missing.push(id);
       else {
-        const stored = (await res.json()) as { assertionIds: string[]; orders: { covered: string }[] };
+        const stored = (await res.json()) as {
+          assertionIds: string[];
+          orders: { covered: string; criteria: unknown }[];
+          response: Parameters<typeof assertionIdOf>[0];
+          evidence: unknown;
+          documentsError?: string;
+        };
         assert.ok(stored.assertionIds.includes(id));
         assert.equal(stored.orders[0]?.covered, 'covered');
+        // The documents survived with the row (the embedded engine keeps them in a segment file).
+        assert.equal(stored.documentsError, undefined);
+        assert.equal(assertionIdOf(stored.response), id);
+        assert.ok(Array.isArray(stored.evidence) && stored.evidence.length > 0, 'evidence kept');
+        assert.ok(stored.orders[0]?.criteria, 'criteria kept');
       }
     }
     assert.deepEqual(missing, [], `${missing.length} of ${acknowledged.length} acknowledged decisions were lost`);
