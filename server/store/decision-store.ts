@@ -19,7 +19,7 @@ export interface StoreSettings {
   maxBatch: number;
   /** Batches committed at the same time (PGlite runs one at a time anyway). */
   concurrency: number;
-  /** Where the documents go instead of the tables (the embedded engine); null: in the tables. */
+  /** Reads and purges the document segments the driver appends to (appendDocuments); null: documents are in the tables. */
   documents: DocumentSegments | null;
   /** Called once on close, after the driver is closed (releases the dataDir lock). */
   onClose?: () => Promise<void>;
@@ -66,7 +66,6 @@ export class SqlDecisionStore implements DecisionStore {
    */
   static async open(driver: SqlDriver, settings: StoreSettings): Promise<SqlDecisionStore> {
     const store = new SqlDecisionStore(driver, settings);
-    await settings.documents?.init();
     try {
       await migrate(driver, settings.logger);
     } catch (err) {
@@ -107,17 +106,17 @@ export class SqlDecisionStore implements DecisionStore {
    * The decisions as their rows will hold them: with the documents written to a segment first,
    * when this store keeps them there (a row never points at documents not yet written).
    */
-  #placeDocuments(decisions: PreparedDecision[]): PreparedDecision[] {
-    const segments = this.#settings.documents;
-    if (!segments || decisions.length === 0) return decisions;
-    const refs = segments.append(decisions.map(repo.documentTexts));
+  async #placeDocuments(decisions: PreparedDecision[]): Promise<PreparedDecision[]> {
+    if (!this.#driver.appendDocuments || decisions.length === 0) return decisions;
+    const refs = await this.#driver.appendDocuments(decisions.map(repo.documentTexts));
+    if (refs.length !== decisions.length) throw new Error(`document segments placed ${refs.length} of ${decisions.length} decisions`);
     return decisions.map((d, i) => ({ ...d, documents: refs[i] }));
   }
 
   /** Batcher flush: one statement (so one commit) for the whole batch. */
   async #commit(entries: BatchEntry<PreparedDecision>[], placed?: PreparedDecision[]): Promise<void> {
     try {
-      placed ??= this.#placeDocuments(entries.map((e) => e.item));
+      placed ??= await this.#placeDocuments(entries.map((e) => e.item));
       await repo.insertDecisions(this.#driver, placed);
       for (const e of entries) e.resolve();
     } catch (err) {
@@ -209,7 +208,7 @@ export class SqlDecisionStore implements DecisionStore {
       }
     });
     await spool.quarantine(invalid, 'invalid record');
-    const placed = this.#placeDocuments(valid);
+    const placed = await this.#placeDocuments(valid);
     try {
       await repo.insertDecisions(this.#driver, placed, { linkFeedback: true });
     } catch (err) {
@@ -266,7 +265,6 @@ export class SqlDecisionStore implements DecisionStore {
     try {
       await this.#driver.close();
     } finally {
-      this.#settings.documents?.close();
       await this.#settings.onClose?.();
     }
   }

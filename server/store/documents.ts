@@ -47,16 +47,19 @@ export function segmentDay(segment: string): string | undefined {
  * Durability matches PGlite's own files: a write is in the kernel when `append` returns (it
  * survives SIGKILL, not power loss), and documents are always written before the row that points
  * at them is committed. A crash between the two leaves unreferenced bytes, never a dangling row.
- * One process writes (the data directory is locked).
+ * One process writes (the data directory is locked), from PGlite's worker thread: the encoding and
+ * the write(2) (~0.1 ms for 20 KB on a small VM) stay off the service's thread. The service's
+ * thread reads and purges.
  */
 export class DocumentSegments {
+  /** `<dataDir>/documents` */
   readonly dir: string;
   #day: string | undefined;
   #fd: number | undefined;
   #size = 0;
 
-  constructor(dataDir: string) {
-    this.dir = path.join(dataDir, 'documents');
+  constructor(dir: string) {
+    this.dir = dir;
   }
 
   async init(): Promise<void> {
@@ -106,13 +109,16 @@ export class DocumentSegments {
 
   /**
    * Deletes the segments written before `day` (UTC, YYYY-MM-DD) for which `stillReferenced`
-   * says no decision points into them any more. Returns the names deleted.
+   * says no decision points into them any more. Returns the names deleted. Segments of today and
+   * yesterday are never deleted: the writer (another thread) may still be appending to them.
    */
-  async purgeBefore(day: string, stillReferenced: (segment: string) => Promise<boolean>): Promise<string[]> {
+  async purgeBefore(day: string, stillReferenced: (segment: string) => Promise<boolean>, now: Date = new Date()): Promise<string[]> {
+    const yesterday = new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10);
+    const before = day < yesterday ? day : yesterday;
     const deleted: string[] = [];
     for (const name of (await readdir(this.dir)).sort()) {
       const segmentOf = segmentDay(name);
-      if (segmentOf === undefined || segmentOf >= day || name === segmentName(this.#day ?? '')) continue;
+      if (segmentOf === undefined || segmentOf >= before) continue;
       if (await stillReferenced(name)) continue;
       await unlink(path.join(this.dir, name));
       deleted.push(name);

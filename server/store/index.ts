@@ -40,12 +40,12 @@ export async function openDecisionStoreWith(options: OpenStoreOptions, wrap: (dr
           connectTimeoutMs: commitTimeoutMs,
           queryTimeoutMs: Math.max(30_000, commitTimeoutMs * 4),
         })
-      : await openPgliteDriver(path.join(dataDir, 'pglite'));
+      : await openPgliteDriver(path.join(dataDir, 'pglite'), path.join(dataDir, 'documents'));
     driver = wrap(engine);
     return await SqlDecisionStore.open(driver, {
       logger: options.logger,
       spool: useSpool ? new Spool(dataDir, options.logger) : null,
-      documents: options.databaseUrl ? null : new DocumentSegments(dataDir),
+      documents: driver.appendDocuments ? new DocumentSegments(path.join(dataDir, 'documents')) : null,
       commitTimeoutMs,
       retryIntervalMs: options.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS,
       maxBatch: 256,

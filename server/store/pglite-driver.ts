@@ -1,9 +1,11 @@
 import { Worker } from 'node:worker_threads';
+import type { DocumentRef, DocumentTexts } from './documents.ts';
 import type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 
 export type WorkerRequest =
   | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined }
   | { id: number; kind: 'exec'; sql: string }
+  | { id: number; kind: 'append'; documents: DocumentTexts[] }
   | { id: number; kind: 'close' };
 
 export type WorkerReply =
@@ -33,12 +35,12 @@ class PgliteError extends Error {
  * PGlite has one session, so this side runs one statement at a time and a transaction holds
  * that turn from BEGIN to COMMIT.
  */
-export async function openPgliteDriver(dir: string): Promise<SqlDriver> {
+export async function openPgliteDriver(dir: string, documentsDir?: string): Promise<SqlDriver> {
   // The worker is TypeScript too: it loads itself through tsx's API (a worker does not inherit
   // the --import hooks of the main thread on Node 20).
   const entry = new URL('./pglite-worker.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
-  const worker = new Worker(boot, { eval: true, workerData: { dir } });
+  const worker = new Worker(boot, { eval: true, workerData: { dir, documentsDir } });
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let gone: Error | undefined;
@@ -96,6 +98,8 @@ export async function openPgliteDriver(dir: string): Promise<SqlDriver> {
     engine: 'pglite',
     query: (sql, params) => exclusive(() => raw.query(sql, params)),
     exec: (sql) => exclusive(() => raw.exec(sql)),
+    // Not a statement: it needs no turn (the worker runs it between statements).
+    ...(documentsDir ? { appendDocuments: async (documents: DocumentTexts[]) => (await call({ kind: 'append', documents })) as DocumentRef[] } : {}),
     transaction: (fn) =>
       exclusive(async () => {
         await raw.exec('BEGIN');

@@ -3,9 +3,11 @@
 import { mkdir } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, types } from '@electric-sql/pglite';
+import { DocumentSegments } from './documents.ts';
 import type { WorkerReply, WorkerRequest } from './pglite-driver.ts';
 
-const { dir } = workerData as { dir: string };
+const { dir, documentsDir } = workerData as { dir: string; documentsDir: string | undefined };
+const segments = documentsDir ? new DocumentSegments(documentsDir) : undefined;
 const port = parentPort;
 if (!port) throw new Error('pglite-worker must run in a worker thread');
 
@@ -36,16 +38,21 @@ function textParameter(value: unknown): string {
 
 try {
   await mkdir(dir, { recursive: true });
+  await segments?.init();
   const db = await PGlite.create(dir, { serializers: { [types.TEXT]: textParameter } });
   port.on('message', (req: WorkerRequest) => {
     const run = async (): Promise<WorkerReply> => {
       switch (req.kind) {
         case 'query':
           return { id: req.id, ok: true, rows: (await db.query(req.sql, req.params)).rows };
+        case 'append':
+          if (!segments) throw new Error('this PGlite worker keeps no document segments');
+          return { id: req.id, ok: true, rows: segments.append(req.documents) };
         case 'exec':
           await db.exec(req.sql);
           return { id: req.id, ok: true, rows: [] };
         case 'close':
+          segments?.close();
           await db.close();
           return { id: req.id, ok: true, rows: [] };
       }

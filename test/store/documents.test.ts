@@ -83,7 +83,7 @@ describe('document segments', () => {
     const [keptRef] = before.append([kept], DAY);
     before.close();
     // A crash cut the next write short: half a line, no newline.
-    await appendFile(path.join(dir, 'documents', 'decisions-2026-11-23.jsonl'), '{"id":"torn","evidence":[{"resou');
+    await appendFile(path.join(dir, 'decisions-2026-11-23.jsonl'), '{"id":"torn","evidence":[{"resou');
 
     const after = new DocumentSegments(dir);
     await after.init();
@@ -92,7 +92,7 @@ describe('document segments', () => {
     assert.ok(keptRef && nextRef);
     assert.deepEqual((await after.read(keptRef, kept.id)).response, JSON.parse(kept.response));
     assert.deepEqual((await after.read(nextRef, next.id)).response, JSON.parse(next.response));
-    const lines = (await readFile(path.join(dir, 'documents', 'decisions-2026-11-23.jsonl'), 'utf8')).split('\n');
+    const lines = (await readFile(path.join(dir, 'decisions-2026-11-23.jsonl'), 'utf8')).split('\n');
     assert.ok(lines[1]?.startsWith('{"id":"torn"'), 'the torn line stays alone on its line');
     assert.ok(lines[2]?.startsWith(`{"id":"${next.id}"`), 'the next decision starts a line of its own');
     after.close();
@@ -108,17 +108,23 @@ describe('document segments', () => {
     segments.close();
   });
 
-  it('purges only segments older than the cutoff day that nothing points into, never the open one', async () => {
+  it('purges only segments older than the cutoff day that nothing points into, never today\'s or yesterday\'s', async () => {
     const segments = new DocumentSegments(await freshDir());
     await segments.init();
     for (const day of ['2026-11-20', '2026-11-21', '2026-11-22']) segments.append([texts()], new Date(`${day}T12:00:00.000Z`));
     await writeFile(path.join(segments.dir, 'notes.txt'), 'not a segment');
     const asked: string[] = [];
-    const deleted = await segments.purgeBefore('2026-11-23', async (segment) => {
-      asked.push(segment);
-      return segment === 'decisions-2026-11-20.jsonl';
-    });
-    // 2026-11-22 is the segment being written: never deleted, not even asked about.
+    const purge = (cutoffDay: string) =>
+      segments.purgeBefore(
+        cutoffDay,
+        async (segment) => {
+          asked.push(segment);
+          return segment === 'decisions-2026-11-20.jsonl';
+        },
+        new Date('2026-11-23T12:00:00.000Z'),
+      );
+    const deleted = await purge('2026-11-24');
+    // 2026-11-22 is yesterday: the writer may still be appending to it; not even asked about.
     assert.deepEqual(asked, ['decisions-2026-11-20.jsonl', 'decisions-2026-11-21.jsonl']);
     assert.deepEqual(deleted, ['decisions-2026-11-21.jsonl']);
     assert.deepEqual((await readdir(segments.dir)).sort(), ['decisions-2026-11-20.jsonl', 'decisions-2026-11-22.jsonl', 'notes.txt']);

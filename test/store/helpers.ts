@@ -159,6 +159,7 @@ export class Faults {
         return driver.transaction(fn);
       },
       close: () => driver.close(),
+      ...(driver.appendDocuments ? { appendDocuments: driver.appendDocuments.bind(driver) } : {}),
     };
   }
 }
