@@ -19,7 +19,7 @@ export interface StoreSettings {
   maxBatch: number;
   /** Batches committed at the same time (PGlite runs one at a time anyway). */
   concurrency: number;
-  /** Reads and purges the document segments the driver appends to (appendDocuments); null: documents are in the tables. */
+  /** Reads and purges the document segments the driver appends to (storeWithDocuments); null: documents are in the tables. */
   documents: DocumentSegments | null;
   /** Called once on close, after the driver is closed (releases the dataDir lock). */
   onClose?: () => Promise<void>;
@@ -102,22 +102,10 @@ export class SqlDecisionStore implements DecisionStore {
     return entry.promise;
   }
 
-  /**
-   * The decisions as their rows will hold them: with the documents written to a segment first,
-   * when this store keeps them there (a row never points at documents not yet written).
-   */
-  async #placeDocuments(decisions: PreparedDecision[]): Promise<PreparedDecision[]> {
-    if (!this.#driver.appendDocuments || decisions.length === 0) return decisions;
-    const refs = await this.#driver.appendDocuments(decisions.map(repo.documentTexts));
-    if (refs.length !== decisions.length) throw new Error(`document segments placed ${refs.length} of ${decisions.length} decisions`);
-    return decisions.map((d, i) => ({ ...d, documents: refs[i] }));
-  }
-
   /** Batcher flush: one statement (so one commit) for the whole batch. */
-  async #commit(entries: BatchEntry<PreparedDecision>[], placed?: PreparedDecision[]): Promise<void> {
+  async #commit(entries: BatchEntry<PreparedDecision>[]): Promise<void> {
     try {
-      placed ??= await this.#placeDocuments(entries.map((e) => e.item));
-      await repo.insertDecisions(this.#driver, placed);
+      await repo.insertDecisions(this.#driver, entries.map((e) => e.item));
       for (const e of entries) e.resolve();
     } catch (err) {
       if (isDataError(err)) {
@@ -127,7 +115,7 @@ export class SqlDecisionStore implements DecisionStore {
           return;
         }
         // One bad record must not fail its neighbours: commit them one by one.
-        for (const [i, e] of entries.entries()) await this.#commit([e], placed?.[i] ? [placed[i]] : undefined);
+        for (const e of entries) await this.#commit([e]);
         return;
       }
       this.#markDown(err);
@@ -208,12 +196,11 @@ export class SqlDecisionStore implements DecisionStore {
       }
     });
     await spool.quarantine(invalid, 'invalid record');
-    const placed = await this.#placeDocuments(valid);
     try {
-      await repo.insertDecisions(this.#driver, placed, { linkFeedback: true });
+      await repo.insertDecisions(this.#driver, valid, { linkFeedback: true });
     } catch (err) {
       if (!isDataError(err)) throw err;
-      for (const [i, r] of placed.entries()) {
+      for (const [i, r] of valid.entries()) {
         try {
           await repo.insertDecisions(this.#driver, [r], { linkFeedback: true });
         } catch (one) {

@@ -45,7 +45,7 @@ export async function openDecisionStoreWith(options: OpenStoreOptions, wrap: (dr
     return await SqlDecisionStore.open(driver, {
       logger: options.logger,
       spool: useSpool ? new Spool(dataDir, options.logger) : null,
-      documents: driver.appendDocuments ? new DocumentSegments(path.join(dataDir, 'documents')) : null,
+      documents: driver.storeWithDocuments ? new DocumentSegments(path.join(dataDir, 'documents')) : null,
       commitTimeoutMs,
       retryIntervalMs: options.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS,
       maxBatch: 256,

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import type { DocumentRef, DocumentTexts } from './documents.ts';
+import type { DocumentTexts } from './documents.ts';
 import type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 
 export type WorkerRequest =
   | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined }
   | { id: number; kind: 'exec'; sql: string }
-  | { id: number; kind: 'append'; documents: DocumentTexts[] }
+  | { id: number; kind: 'store'; documents: DocumentTexts[]; sql: string; params: unknown[] }
   | { id: number; kind: 'close' };
 
 export type WorkerReply =
@@ -98,8 +98,9 @@ export async function openPgliteDriver(dir: string, documentsDir?: string): Prom
     engine: 'pglite',
     query: (sql, params) => exclusive(() => raw.query(sql, params)),
     exec: (sql) => exclusive(() => raw.exec(sql)),
-    // Not a statement: it needs no turn (the worker runs it between statements).
-    ...(documentsDir ? { appendDocuments: async (documents: DocumentTexts[]) => (await call({ kind: 'append', documents })) as DocumentRef[] } : {}),
+    ...(documentsDir
+      ? { storeWithDocuments: <R>(documents: DocumentTexts[], sql: string, params: unknown[]) => exclusive(async () => (await call({ kind: 'store', documents, sql, params })) as R[]) }
+      : {}),
     transaction: (fn) =>
       exclusive(async () => {
         await raw.exec('BEGIN');

@@ -45,9 +45,12 @@ try {
       switch (req.kind) {
         case 'query':
           return { id: req.id, ok: true, rows: (await db.query(req.sql, req.params)).rows };
-        case 'append':
+        case 'store': {
           if (!segments) throw new Error('this PGlite worker keeps no document segments');
-          return { id: req.id, ok: true, rows: segments.append(req.documents) };
+          // Documents first: a row never points at documents not yet written.
+          const places = JSON.stringify(segments.append(req.documents));
+          return { id: req.id, ok: true, rows: (await db.query(req.sql, [...req.params, places])).rows };
+        }
         case 'exec':
           await db.exec(req.sql);
           return { id: req.id, ok: true, rows: [] };

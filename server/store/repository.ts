@@ -39,8 +39,6 @@ export interface PreparedDecision {
   readonly response: string;
   /** Each order's criteria document, in order. */
   readonly criteria: (string | null)[];
-  /** Set when the documents were written to a segment (documents.ts): the row then points there. */
-  readonly documents?: DocumentRef;
 }
 
 /** The documents of a prepared decision as the segment file keeps them (made storable as in the tables). */
@@ -72,18 +70,26 @@ export function spoolLine(d: PreparedDecision): string {
 
 /**
  * Stores a batch in one statement (so one commit, atomic): one `store_decision` call per record
- * (migration 003), whose own statements are planned once per session. Returns the ids inserted
- * now (others were already stored). `linkFeedback` is for spool replays (see the function).
+ * (migrations 003, 004), whose own statements are planned once per session. Returns the ids
+ * inserted now (others were already stored). `linkFeedback` is for spool replays (see the
+ * function). With an engine that keeps documents in segments (`storeWithDocuments`), the rows get
+ * no documents but their places, from the parameter the engine adds after writing them.
  */
-export async function insertDecisions(db: SqlExecutor, decisions: PreparedDecision[], options: { linkFeedback?: boolean } = {}): Promise<Set<string>> {
+export async function insertDecisions(
+  db: SqlExecutor & Pick<SqlDriver, 'storeWithDocuments'>,
+  decisions: PreparedDecision[],
+  options: { linkFeedback?: boolean } = {},
+): Promise<Set<string>> {
   if (decisions.length === 0) return new Set();
+  const inSegments = db.storeWithDocuments !== undefined;
   const link = options.linkFeedback === true ? 'true' : 'false';
   const params: (string | null)[] = [];
   const param = (value: string | null): string => {
     params.push(value === null ? null : jsonTextParam(value));
     return `$${params.length}::text`;
   };
-  const calls = decisions.map((d) => {
+  const document = (text: string | null): string => (inSegments ? 'NULL::text' : param(text));
+  const parts = decisions.map((d) => {
     const f = d.fields;
     const meta = {
       id: f.id,
@@ -99,15 +105,19 @@ export async function insertDecisions(db: SqlExecutor, decisions: PreparedDecisi
       assertion_ids: uniq([...f.assertionIds, ...d.orders.flatMap((o) => (o.assertionId ? [o.assertionId] : []))]),
       card_uuids: uniq(f.cardUuids),
     };
-    const elsewhere = d.documents !== undefined;
-    const metaParam = param(JSON.stringify(elsewhere ? { ...meta, documents: d.documents } : meta));
-    const evidence = param(elsewhere ? null : d.evidence);
-    const response = param(elsewhere ? null : d.response);
-    const criteria = d.criteria.map((c) => param(elsewhere ? null : c));
-    return `store_decision(${metaParam}::jsonb, ${evidence}, ${response}, ARRAY[${criteria.join(', ')}]::text[], ${link})`;
+    return { meta: param(JSON.stringify(meta)), evidence: document(d.evidence), response: document(d.response), criteria: d.criteria.map(document) };
+  });
+  // The engine's extra parameter, after all of ours: the documents' places, in record order.
+  const places = `$${params.length + 1}::text::jsonb`;
+  const calls = parts.map((p, k) => {
+    const meta = inSegments ? `${p.meta}::jsonb || jsonb_build_object('documents', ${places} -> ${k})` : `${p.meta}::jsonb`;
+    return `store_decision(${meta}, ${p.evidence}, ${p.response}, ARRAY[${p.criteria.join(', ')}]::text[], ${link})`;
   });
   // ARRAY[...] evaluates the calls in order, so a repeated id within a batch is stored once.
-  const [row] = await db.query<{ inserted: boolean[] }>(`SELECT ARRAY[${calls.join(', ')}] AS inserted`, params);
+  const sql = `SELECT ARRAY[${calls.join(', ')}] AS inserted`;
+  const [row] = db.storeWithDocuments
+    ? await db.storeWithDocuments<{ inserted: boolean[] }>(decisions.map(documentTexts), sql, params)
+    : await db.query<{ inserted: boolean[] }>(sql, params);
   const inserted = row?.inserted ?? [];
   return new Set(decisions.filter((_, i) => inserted[i] === true).map((d) => d.fields.id));
 }

@@ -1,4 +1,4 @@
-import type { DocumentRef, DocumentTexts } from './documents.ts';
+import type { DocumentTexts } from './documents.ts';
 
 /** The little SQL surface the store needs; both engines speak the same PostgreSQL dialect. */
 export interface SqlExecutor {
@@ -11,9 +11,11 @@ export interface SqlDriver extends SqlExecutor {
   readonly engine: 'pglite' | 'postgres';
   /**
    * Present when the engine keeps the decision log's large documents outside its tables (the
-   * embedded engine: documents.ts): writes them, durably as its own files, and says where.
+   * embedded engine: documents.ts). Appends the documents (as durably as its own files), then
+   * runs `sql` with one parameter more than `params`: the JSON array of the documents' places
+   * (DocumentRef), in order. One step, so a save costs one round trip to the engine's thread.
    */
-  appendDocuments?(documents: DocumentTexts[]): Promise<DocumentRef[]>;
+  storeWithDocuments?<R>(documents: DocumentTexts[], sql: string, params: unknown[]): Promise<R[]>;
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -139,16 +139,19 @@ export class Faults {
     // Each store_decision call's first argument is the record's small fields as JSON.
     const storedIds = (sql: string, params: unknown[] | undefined): string[] =>
       [...sql.matchAll(/store_decision\(\$(\d+)::text::jsonb/g)].map((m) => (JSON.parse(String(params?.[Number(m[1]) - 1])) as { id: string }).id);
+    const counted = <R>(sql: string, params: unknown[] | undefined, rows: R[]): R[] => {
+      if (isInsert(sql)) {
+        this.insertCalls++;
+        for (const id of storedIds(sql, params)) this.committed.add(id);
+      }
+      return rows;
+    };
+    const storeWithDocuments = driver.storeWithDocuments?.bind(driver);
     return {
       engine: driver.engine,
       query: async <R>(sql: string, params?: unknown[]) => {
         await gate();
-        const rows = await driver.query<R>(sql, params);
-        if (isInsert(sql)) {
-          this.insertCalls++;
-          for (const id of storedIds(sql, params)) this.committed.add(id);
-        }
-        return rows;
+        return counted(sql, params, await driver.query<R>(sql, params));
       },
       exec: async (sql) => {
         await gate();
@@ -159,7 +162,14 @@ export class Faults {
         return driver.transaction(fn);
       },
       close: () => driver.close(),
-      ...(driver.appendDocuments ? { appendDocuments: driver.appendDocuments.bind(driver) } : {}),
+      ...(storeWithDocuments
+        ? {
+            storeWithDocuments: async <R>(documents: Parameters<typeof storeWithDocuments>[0], sql: string, params: unknown[]) => {
+              await gate();
+              return counted(sql, params, await storeWithDocuments<R>(documents, sql, params));
+            },
+          }
+        : {}),
     };
   }
 }
