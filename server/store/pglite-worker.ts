@@ -28,9 +28,10 @@ const utf8 = new TextEncoder();
 /**
  * Text parameters travel as UTF-8 bytes, i.e. in the protocol's binary format, which for `text`
  * is exactly those bytes. PGlite writes a string parameter by counting its UTF-8 length in a
- * JavaScript loop, twice, then encoding it; bytes are copied natively. With ~20 KB of documents
- * per decision that loop was the largest single cost of a save in this worker.
- * (PGlite's Serializer type says string; its bind message also takes bytes, as binary.)
+ * JavaScript loop, twice, then encoding it; bytes are copied natively. While the documents
+ * (~20 KB per decision) still went through PGlite that loop was the largest single cost of a
+ * save; it still applies to each decision's JSON fields and to the documents of stores opened
+ * without segments. (PGlite's Serializer type says string; its bind message also takes bytes.)
  */
 function textParameter(value: unknown): string {
   return (typeof value === 'string' ? utf8.encode(value) : String(value)) as unknown as string;
