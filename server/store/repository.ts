@@ -81,7 +81,8 @@ export async function insertDecisions(
   options: { linkFeedback?: boolean } = {},
 ): Promise<Set<string>> {
   if (decisions.length === 0) return new Set();
-  const inSegments = db.storeWithDocuments !== undefined;
+  const storeWithDocuments = db.storeWithDocuments?.bind(db);
+  const inSegments = storeWithDocuments !== undefined;
   const link = options.linkFeedback === true ? 'true' : 'false';
   const params: (string | null)[] = [];
   const param = (value: string | null): string => {
@@ -115,8 +116,8 @@ export async function insertDecisions(
   });
   // ARRAY[...] evaluates the calls in order, so a repeated id within a batch is stored once.
   const sql = `SELECT ARRAY[${calls.join(', ')}] AS inserted`;
-  const [row] = db.storeWithDocuments
-    ? await db.storeWithDocuments<{ inserted: boolean[] }>(decisions.map(documentTexts), sql, params)
+  const [row] = storeWithDocuments
+    ? await storeWithDocuments<{ inserted: boolean[] }>(decisions.map(documentTexts), sql, params)
     : await db.query<{ inserted: boolean[] }>(sql, params);
   const inserted = row?.inserted ?? [];
   return new Set(decisions.filter((_, i) => inserted[i] === true).map((d) => d.fields.id));
