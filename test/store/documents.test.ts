@@ -6,6 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, copyFile, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import express from 'express';
+import request from 'supertest';
+import { createDecisionsRouter } from '../../server/http/decisions.ts';
 import { DocumentSegments, type DocumentTexts } from '../../server/store/documents.ts';
 import { openDecisionStoreWith } from '../../server/store/index.ts';
 import type { SqlDriver } from '../../server/store/sql-driver.ts';
@@ -184,6 +187,16 @@ describe('the embedded store keeps documents in segments', () => {
       assert.equal(found.response, null);
       assert.equal(found.evidence, null);
       assert.match(found.documentsError ?? '', /could not be read from decisions-.*ENOENT/);
+      // Through the admin lookup: still a 200 with what is known, never a 5xx.
+      const app = express();
+      const router = createDecisionsRouter({ store, adminToken: 'admin-secret' });
+      assert.ok(router);
+      app.use(router);
+      const res = await request(app).get(`/decisions/${record.assertionIds[0] ?? ''}`).set('authorization', 'Bearer admin-secret');
+      assert.equal(res.status, 200);
+      assert.equal(res.body.id, record.id);
+      assert.equal(res.body.response, null);
+      assert.match(res.body.documentsError, /could not be read/);
     } finally {
       await store.close();
     }
