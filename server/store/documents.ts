@@ -74,17 +74,16 @@ export class DocumentSegments {
   append(decisions: DocumentTexts[], now: Date = new Date()): DocumentRef[] {
     const fd = this.#open(now.toISOString().slice(0, 10));
     const segment = segmentName(this.#day ?? '');
-    const lines = decisions.map(
-      (d) => `{"id":${JSON.stringify(d.id)},"evidence":${d.evidence ?? 'null'},"response":${d.response},"criteria":[${d.criteria.map((c) => c ?? 'null').join(',')}]}\n`,
+    const lines = decisions.map((d) =>
+      Buffer.from(`{"id":${JSON.stringify(d.id)},"evidence":${d.evidence ?? 'null'},"response":${d.response},"criteria":[${d.criteria.map((c) => c ?? 'null').join(',')}]}\n`, 'utf8'),
     );
-    const bytes = Buffer.from(lines.join(''), 'utf8');
     const refs: DocumentRef[] = [];
     let offset = this.#size;
     for (const line of lines) {
-      const length = Buffer.byteLength(line, 'utf8');
-      refs.push({ segment, offset, length: length - 1 });
-      offset += length;
+      refs.push({ segment, offset, length: line.length - 1 });
+      offset += line.length;
     }
+    const bytes = Buffer.concat(lines);
     let written = 0;
     while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, this.#size + written);
     this.#size += bytes.length;
