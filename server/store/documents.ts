@@ -85,7 +85,14 @@ export class DocumentSegments {
     }
     const bytes = Buffer.concat(lines);
     let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, this.#size + written);
+    try {
+      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, this.#size + written);
+    } catch (err) {
+      // Part of the batch may be on disk (a full disk): the size kept here is no longer the
+      // file's. Reopening measures it again and ends the torn line before the next append.
+      this.close();
+      throw err;
+    }
     this.#size += bytes.length;
     return refs;
   }
