@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { Batcher, type BatchEntry } from './batcher.ts';
-import { segmentDay, type DocumentSegments } from './documents.ts';
+import type { DocumentSegments } from './documents.ts';
 import { DecisionRejectedError, StoreUnavailableError, describeError, isConfigurationError, isDataError } from './errors.ts';
 import { migrate } from './migrate.ts';
 import * as repo from './repository.ts';
@@ -223,9 +223,7 @@ export class SqlDecisionStore implements DecisionStore {
   /** Deletes the decisions received before `cutoff`, then the document segments nothing points into any more. */
   async purgeOlderThan(cutoff: Date): Promise<number> {
     const deleted = await repo.purgeOlderThan(this.#driver, cutoff);
-    await this.#settings.documents?.purgeBefore(cutoff.toISOString().slice(0, 10), (segment) =>
-      repo.segmentStillReferenced(this.#driver, segment, segmentDay(segment) ?? ''),
-    );
+    await this.#settings.documents?.purgeBefore(cutoff.toISOString().slice(0, 10), (segment, day) => repo.segmentStillReferenced(this.#driver, segment, day));
     return deleted;
   }
 

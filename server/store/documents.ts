@@ -31,7 +31,7 @@ function segmentName(day: string): string {
 }
 
 /** The UTC day a segment holds documents written on, from its name. */
-export function segmentDay(segment: string): string | undefined {
+function segmentDay(segment: string): string | undefined {
   return SEGMENT_PATTERN.exec(segment)?.[1];
 }
 
@@ -115,17 +115,17 @@ export class DocumentSegments {
 
   /**
    * Deletes the segments written before `day` (UTC, YYYY-MM-DD) for which `stillReferenced`
-   * says no decision points into them any more. Returns the names deleted. Segments of today and
+   * (given the segment's name and day) says no decision points into them any more. Returns the names deleted. Segments of today and
    * yesterday are never deleted: the writer (another thread) may still be appending to them.
    */
-  async purgeBefore(day: string, stillReferenced: (segment: string) => Promise<boolean>, now: Date = new Date()): Promise<string[]> {
+  async purgeBefore(day: string, stillReferenced: (segment: string, day: string) => Promise<boolean>, now: Date = new Date()): Promise<string[]> {
     const yesterday = new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10);
     const before = day < yesterday ? day : yesterday;
     const deleted: string[] = [];
     for (const name of (await readdir(this.dir)).sort()) {
       const segmentOf = segmentDay(name);
       if (segmentOf === undefined || segmentOf >= before) continue;
-      if (await stillReferenced(name)) continue;
+      if (await stillReferenced(name, segmentOf)) continue;
       await unlink(path.join(this.dir, name));
       deleted.push(name);
     }
