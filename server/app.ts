@@ -4,7 +4,8 @@ import { unrecordedResponse } from '../cards/render.ts';
 import type { PolicyRegistry } from '../policies/registry.ts';
 import { HttpError, operationOutcome } from './http/operation-outcome.ts';
 import type { Logger } from './logger.ts';
-import { answerHook, type PipelineDeps } from './pipeline.ts';
+import { JSON_TYPES, jsonTextBody } from './http/json-text.ts';
+import { answerHookText, type PipelineDeps } from './pipeline.ts';
 import type { ServiceCatalog } from './protocol/services.ts';
 import type { HookResponse } from './protocol/types.ts';
 import { HookRequestValidator } from './protocol/validate.ts';
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
     fhirMaxPages: config.fhirMaxPages,
     now: deps.now ?? (() => new Date()),
   };
+  const bodyLimits = { maxJsonDepth: config.maxJsonDepth, maxDraftOrders: config.maxDraftOrders };
 
   const app = express();
   app.disable('x-powered-by');
@@ -77,16 +79,13 @@ export function createApp(deps: AppDeps): Express {
   app.use('/cds-services', createClientAuthenticator({ clients: deps.clients, baseUrl: config.baseUrl, logger }));
   app.use(createRateLimiter({ perMinute: config.rateLimitPerMinute }));
   app.use(requestTimeout(config.requestTimeoutMs));
-  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'] }));
-  app.use(bodyErrorHandler);
-  app.use(createJsonDepthLimit(config.maxJsonDepth));
-  app.use('/cds-services', createDraftOrdersLimit(config.maxDraftOrders));
-
-  app.get('/cds-services', (_req, res) => {
-    res.type('application/json').send(services.json);
-  });
-  app.post('/cds-services/:id', async (req, res) => {
-    const result = await answerHook(pipeline, req.params.id, req.body, {
+  // The hook route reads its body as text and parses it with the pipeline (server/http/json-text.ts);
+  // read failures (size, charset, compression) go on to bodyErrorHandler below.
+  app.post<{ id: string }>('/cds-services/:id', jsonTextBody(config.maxBodyBytes), async (req, res) => {
+    const text = req.body as string | undefined;
+    // Nothing of the request body is needed once it is parsed: let it go before waiting for the commit.
+    req.body = undefined;
+    const result = await answerHookText(pipeline, bodyLimits, req.params.id, text, {
       iss: res.locals.clientIss as string | undefined,
       client: res.locals.client as TrustedClient | undefined,
     });
@@ -97,8 +96,6 @@ export function createApp(deps: AppDeps): Express {
     // gets the guidance, but as an unrecorded, indeterminate answer rather than an assertion.
     if (deps.recorder) {
       const record = { ...result.record, responseJson: body };
-      // Nothing of the parsed request is needed any more: let it go before waiting for the commit.
-      req.body = undefined;
       try {
         await deps.recorder.record(record);
       } catch (error) {
@@ -108,6 +105,14 @@ export function createApp(deps: AppDeps): Express {
     }
     if (res.headersSent) return;
     res.type('application/json').send(body);
+  });
+  app.use(express.json({ limit: config.maxBodyBytes, type: JSON_TYPES }));
+  app.use(bodyErrorHandler);
+  app.use(createJsonDepthLimit(config.maxJsonDepth));
+  app.use('/cds-services', createDraftOrdersLimit(config.maxDraftOrders));
+
+  app.get('/cds-services', (_req, res) => {
+    res.type('application/json').send(services.json);
   });
   for (const router of deps.routers ?? []) app.use(router);
 

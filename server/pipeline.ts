@@ -11,12 +11,14 @@ import type { CompiledPolicy } from '../policies/engine/context.ts';
 import { resolveCoverage, type ResolvedCoverage } from './coverage.ts';
 import { createFhirSource, type FhirSource } from './gather/fhir-source.ts';
 import { gatherRecord, type GatherResult } from './gather/gather.ts';
+import { parseJsonText } from './http/json-text.ts';
 import { HttpError } from './http/operation-outcome.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceCatalog } from './protocol/services.ts';
 import type { HookRequest, HookResponse } from './protocol/types.ts';
 import type { HookRequestValidator } from './protocol/validate.ts';
 import { isFhirServerAllowed } from './security/fhir-server-guard.ts';
+import { draftOrdersIssue, jsonDepthIssue } from './security/limits.ts';
 import type { TrustedClient } from './security/trusted-clients.ts';
 import type { DecisionRecord, OrderDecisionRecord } from './store/types.ts';
 
@@ -145,6 +147,23 @@ function evidenceSubset(decisions: PolicyDecision[], gathered: GatherResult, cov
     if (resource && resource.resourceType !== 'Patient') out.push(resource);
   }
   return out;
+}
+
+export interface BodyLimits {
+  maxJsonDepth: number;
+  maxDraftOrders: number;
+}
+
+/**
+ * A hook call from its body as text: parsed as express.json() would, checked against the body
+ * limits the other routes get as middleware, then answered. The hook route runs this on the
+ * service's thread or on a hook thread; refusals are HttpErrors either way.
+ */
+export async function answerHookText(deps: PipelineDeps, limits: BodyLimits, serviceId: string, text: string | undefined, caller: Caller): Promise<HookResult> {
+  const body = parseJsonText(text);
+  const issue = jsonDepthIssue(body, limits.maxJsonDepth) ?? draftOrdersIssue(body, limits.maxDraftOrders);
+  if (issue) throw new HttpError(400, issue);
+  return answerHook(deps, serviceId, body, caller);
 }
 
 export async function answerHook(deps: PipelineDeps, serviceId: string, body: unknown, caller: Caller): Promise<HookResult> {

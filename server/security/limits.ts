@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { HttpError, operationOutcome } from '../http/operation-outcome.ts';
+import { HttpError, operationOutcome, type IssueInput } from '../http/operation-outcome.ts';
 
 /**
  * Request limits: JSON nesting depth, number of draft orders, body-parser failures as
@@ -33,12 +33,17 @@ function deeperThan(node: object, depth: number, maxDepth: number): boolean {
   return false;
 }
 
+/** The problem with a body nested deeper than `maxDepth`, if it is. */
+export function jsonDepthIssue(body: unknown, maxDepth: number): IssueInput | undefined {
+  return jsonDepthExceeds(body, maxDepth) ? { code: 'too-costly', diagnostics: `JSON nesting deeper than ${maxDepth} levels` } : undefined;
+}
+
 /** Mount right after express.json(): rejects too-deep bodies before validators or FHIRPath recurse into them. */
 export function createJsonDepthLimit(maxDepth: number): RequestHandler {
   return (req, res, next) => {
-    const body: unknown = req.body;
-    if (jsonDepthExceeds(body, maxDepth)) {
-      res.status(400).json(operationOutcome([{ code: 'too-costly', diagnostics: `JSON nesting deeper than ${maxDepth} levels` }]));
+    const issue = jsonDepthIssue(req.body as unknown, maxDepth);
+    if (issue) {
+      res.status(400).json(operationOutcome([issue]));
       return;
     }
     next();
@@ -59,14 +64,18 @@ export function draftOrderCount(body: unknown): number {
   return entryCount((context as { draftOrders?: unknown }).draftOrders);
 }
 
+/** The problem with a hook request carrying more than `max` draft orders, if it does. */
+export function draftOrdersIssue(body: unknown, max: number): IssueInput | undefined {
+  const count = draftOrderCount(body);
+  return count > max ? { code: 'too-costly', diagnostics: `${count} draft orders; at most ${max} are accepted`, expression: ['context.draftOrders'] } : undefined;
+}
+
 /** Rejects hook requests with more than `max` draft orders (each may trigger FHIR queries). */
 export function createDraftOrdersLimit(max: number): RequestHandler {
   return (req, res, next) => {
-    const count = draftOrderCount(req.body as unknown);
-    if (count > max) {
-      res
-        .status(400)
-        .json(operationOutcome([{ code: 'too-costly', diagnostics: `${count} draft orders; at most ${max} are accepted`, expression: ['context.draftOrders'] }]));
+    const issue = draftOrdersIssue(req.body as unknown, max);
+    if (issue) {
+      res.status(400).json(operationOutcome([issue]));
       return;
     }
     next();
@@ -83,7 +92,9 @@ export const bodyErrorHandler: ErrorRequestHandler = (err: unknown, _req, res, n
   // No `type` check: body-parser wraps stream and decompression failures (a gzip or br body that
   // does not inflate) as a bare http-error 400 without one. Mounted right after the parser, any
   // 4xx error here is about reading the body.
-  if (status === undefined || status < 400 || status > 499 || res.headersSent) {
+  // The service's own HttpErrors (the hook route, mounted before this handler, throws them) carry
+  // their OperationOutcome to the final handler.
+  if (err instanceof HttpError || status === undefined || status < 400 || status > 499 || res.headersSent) {
     next(err);
     return;
   }
