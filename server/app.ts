@@ -15,11 +15,16 @@ import { bodyErrorHandler, clientErrorHandler, createDraftOrdersLimit, createJso
 import { createRateLimiter } from './security/rate-limit.ts';
 import type { TrustedClient } from './security/trusted-clients.ts';
 import type { DecisionRecord } from './store/types.ts';
+import type { PreparedDecision } from './store/repository.ts';
+import { reviveError, type ErrorSummary, type HookReply } from './hook-threads/messages.ts';
+import { HookThreadsUnavailableError, type HookThreadPool, type NewHookJob } from './hook-threads/pool.ts';
 import type { ServiceConfig } from './config.ts';
 
 /** Receives each decision before its response is sent; the response waits for it (issue: decision log). */
 export interface DecisionRecorder {
   record(decision: DecisionRecord): Promise<void>;
+  /** record() for a decision a hook thread already normalised and serialised; needed with hook threads. */
+  recordPrepared?(decision: PreparedDecision): Promise<void>;
   health(): Promise<{ ok: boolean; engine: string; spooled: number }>;
 }
 
@@ -34,6 +39,8 @@ export interface AppDeps {
   /** Extra routers mounted after the hook routes (feedback, decision lookup). */
   routers?: RequestHandler[];
   now?: () => Date;
+  /** Hook threads answering hook calls; without them (or when none is running) this thread answers. */
+  hookThreads?: HookThreadPool;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -48,6 +55,8 @@ export function createApp(deps: AppDeps): Express {
     fhirMaxPages: config.fhirMaxPages,
     now: deps.now ?? (() => new Date()),
   };
+  const { recorder, hookThreads } = deps;
+  if (hookThreads && recorder && !recorder.recordPrepared) throw new Error('hook threads need a decision recorder that takes prepared decisions (recordPrepared)');
   const bodyLimits = { maxJsonDepth: config.maxJsonDepth, maxDraftOrders: config.maxDraftOrders };
 
   const app = express();
@@ -85,19 +94,28 @@ export function createApp(deps: AppDeps): Express {
     const text = req.body as string | undefined;
     // Nothing of the request body is needed once it is parsed: let it go before waiting for the commit.
     req.body = undefined;
-    const result = await answerHookText(pipeline, bodyLimits, req.params.id, text, {
-      iss: res.locals.clientIss as string | undefined,
-      client: res.locals.client as TrustedClient | undefined,
-    });
-    // Serialised once: the record keeps exactly the bytes the EHR receives.
-    let body = JSON.stringify(result.response);
+    const caller = { iss: res.locals.clientIss as string | undefined, client: res.locals.client as TrustedClient | undefined };
+    // Serialised once, on whichever thread answered: the record keeps exactly the bytes the EHR receives.
+    let body: string;
+    let keep: (() => Promise<void>) | undefined;
+    const threaded = hookThreads ? await answerOnHookThread(hookThreads, { serviceId: req.params.id, text, caller, prepareDecision: recorder !== undefined }) : undefined;
+    if (threaded) {
+      body = threaded.body;
+      const { decision, unrecordable } = threaded;
+      const recordPrepared = recorder?.recordPrepared?.bind(recorder);
+      keep = recordPrepared && (() => (decision ? recordPrepared(decision) : Promise.reject(reviveError(unrecordable ?? { name: 'Error', message: 'no decision prepared' }))));
+    } else {
+      const result = await answerHookText(pipeline, bodyLimits, req.params.id, text, caller);
+      const answered = JSON.stringify(result.response);
+      body = answered;
+      keep = recorder && (() => recorder.record({ ...result.record, responseJson: answered }));
+    }
     // CRD §found-37: the answer is acknowledged only once its record is kept (committed, or
     // fsynced to the local spool when the database is down). If even that fails, the EHR still
     // gets the guidance, but as an unrecorded, indeterminate answer rather than an assertion.
-    if (deps.recorder) {
-      const record = { ...result.record, responseJson: body };
+    if (keep) {
       try {
-        await deps.recorder.record(record);
+        await keep();
       } catch (error) {
         logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'decision could not be recorded; answering unrecorded');
         body = JSON.stringify(unrecordedResponse(JSON.parse(body) as HookResponse));
@@ -106,6 +124,24 @@ export function createApp(deps: AppDeps): Express {
     if (res.headersSent) return;
     res.type('application/json').send(body);
   });
+
+  /**
+   * A hook call answered on a hook thread; undefined when no thread could take it (the route then
+   * answers on this thread). Refusals and failures are rethrown here as the route's own would be.
+   */
+  async function answerOnHookThread(pool: HookThreadPool, job: NewHookJob): Promise<{ body: string; decision?: PreparedDecision; unrecordable?: ErrorSummary } | undefined> {
+    let reply: HookReply;
+    try {
+      reply = await pool.answer(job);
+    } catch (err) {
+      if (!(err instanceof HookThreadsUnavailableError)) throw err;
+      logger.warn({ reason: err.message }, 'hook call answered on the service thread: no hook thread available');
+      return undefined;
+    }
+    if (reply.kind === 'refused') throw HttpError.fromOutcome(reply.status, reply.outcome);
+    if (reply.kind === 'failed') throw reviveError(reply.error);
+    return reply;
+  }
   app.use(express.json({ limit: config.maxBodyBytes, type: JSON_TYPES }));
   app.use(bodyErrorHandler);
   app.use(createJsonDepthLimit(config.maxJsonDepth));

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -41,6 +42,16 @@ export interface ServiceConfig {
   adminToken: string | undefined;
   /** Directory holding policy data files, the payer registry and terminology configuration. */
   policyDir: string;
+  /** Threads answering hook calls beside the service's own (0: the service's thread answers them). */
+  hookThreads: number;
+}
+
+/**
+ * One hook thread per core beyond the first, at most 4: the service's own thread keeps HTTP,
+ * authentication and the decision log, and the embedded store has a thread of its own.
+ */
+export function defaultHookThreads(cores = os.availableParallelism()): number {
+  return Math.max(0, Math.min(4, cores - 1));
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -92,5 +103,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     decisionCommitTimeoutMs: intFrom(env, 'DECISION_COMMIT_TIMEOUT_MS', 1500, 10),
     adminToken: env.CDS_ADMIN_TOKEN || undefined,
     policyDir: path.resolve(env.CDS_POLICY_DIR ?? path.join(root, 'policies')),
+    hookThreads: intFrom(env, 'HOOK_THREADS', defaultHookThreads()),
   };
 }

@@ -3,6 +3,7 @@ import { debugGuard } from './security/debug-guard-preload.ts';
 import path from 'node:path';
 import { loadPolicyRegistry } from '../policies/registry.ts';
 import { createApp, type DecisionRecorder } from './app.ts';
+import { HookThreadPool } from './hook-threads/pool.ts';
 import { loadConfig } from './config.ts';
 import { createDecisionsRouter } from './http/decisions.ts';
 import { createFeedbackRouter } from './http/feedback.ts';
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   }
   const recorder: DecisionRecorder | undefined = store && {
     record: (decision) => store.save(decision),
+    recordPrepared: (decision) => store.savePrepared(decision),
     health: () => store.health(),
   };
   const routers = store
@@ -44,7 +46,10 @@ async function main(): Promise<void> {
       )
     : [];
 
-  const app = createApp({ config, logger, registry, services, clients, ...(recorder ? { recorder } : {}), routers });
+  // Each hook thread builds the same pipeline; a policy or discovery file it cannot load stops startup.
+  const hookThreads = config.hookThreads > 0 ? await HookThreadPool.start(config.hookThreads, { config, root }, logger) : undefined;
+
+  const app = createApp({ config, logger, registry, services, clients, ...(recorder ? { recorder } : {}), ...(hookThreads ? { hookThreads } : {}), routers });
   const server = app.listen(config.port, config.host, (error?: Error) => {
     if (error) {
       logger.fatal({ err: { message: error.message } }, 'could not listen');
@@ -56,6 +61,7 @@ async function main(): Promise<void> {
         baseUrl: config.baseUrl,
         auth: mode,
         decisionLog: store?.engine ?? 'off',
+        hookThreads: config.hookThreads,
         decisionLookup: config.adminToken ? 'on' : 'off',
         policies: registry.policies.map((p) => p.doc.id),
       },
@@ -71,7 +77,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => process.exit(0), 5000).unref();
     server.close(() => {
-      void (store ? store.close() : Promise.resolve()).finally(() => process.exit(0));
+      void Promise.all([hookThreads?.close(), store?.close()]).finally(() => process.exit(0));
     });
     server.closeIdleConnections();
   };

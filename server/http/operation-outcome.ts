@@ -38,6 +38,14 @@ export class HttpError extends Error {
     this.status = status;
     this.outcome = operationOutcome(list);
   }
+
+  /** The same error again from its status and outcome (e.g. as a hook thread reported it). */
+  static fromOutcome(status: number, outcome: OperationOutcome): HttpError {
+    return new HttpError(
+      status,
+      outcome.issue.map((i) => ({ code: i.code, diagnostics: i.diagnostics ?? '', severity: i.severity, ...(i.expression ? { expression: i.expression } : {}) })),
+    );
+  }
 }
 
 export function isOperationOutcome(value: unknown): value is OperationOutcome {

@@ -83,13 +83,17 @@ export class SqlDecisionStore implements DecisionStore {
   }
 
   save(record: DecisionRecord): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error('decision store is closed'));
     let prepared: PreparedDecision;
     try {
       prepared = repo.prepareDecision(normalizeRecord(record));
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.savePrepared(prepared);
+  }
+
+  savePrepared(prepared: PreparedDecision): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('decision store is closed'));
     if (!this.#up && this.#settings.spool) return this.#toSpool([prepared]);
     const entry = this.#batcher.submit(prepared);
     const timer = setTimeout(() => {

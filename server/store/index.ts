@@ -10,6 +10,7 @@ import type { SqlDriver } from './sql-driver.ts';
 import type { DecisionStore, OpenStoreOptions } from './types.ts';
 
 export type * from './types.ts';
+export type { PreparedDecision } from './repository.ts';
 export type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 export { DecisionRejectedError, StoreUnavailableError } from './errors.ts';
 

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../ts-worker.ts';
 import type { DocumentTexts } from './documents.ts';
 import type { SqlDriver, SqlExecutor } from './sql-driver.ts';
 
@@ -36,11 +36,7 @@ class PgliteError extends Error {
  * that turn from BEGIN to COMMIT.
  */
 export async function openPgliteDriver(dir: string, documentsDir?: string): Promise<SqlDriver> {
-  // The worker is TypeScript too: it loads itself through tsx's API (a worker does not inherit
-  // the --import hooks of the main thread on Node 20).
-  const entry = new URL('./pglite-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
-  const worker = new Worker(boot, { eval: true, workerData: { dir, documentsDir } });
+  const worker = startTsWorker(new URL('./pglite-worker.ts', import.meta.url), { workerData: { dir, documentsDir } });
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let gone: Error | undefined;

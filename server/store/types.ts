@@ -1,3 +1,4 @@
+import type { PreparedDecision } from './repository.ts';
 import type { Logger } from '../logger.ts';
 
 /** One draft order of a hook call and the coverage answer given for it. */
@@ -87,6 +88,11 @@ export interface DecisionStore {
   readonly engine: 'pglite' | 'postgres';
   /** Resolves only after the record is durable: committed, or fsynced to the local spool. */
   save(record: DecisionRecord): Promise<void>;
+  /**
+   * save() for a record already normalised and serialised with normalizeRecord and
+   * prepareDecision, e.g. on a hook thread; the same guarantee.
+   */
+  savePrepared(decision: PreparedDecision): Promise<void>;
   saveFeedback(serviceId: string, clientIss: string | null, items: FeedbackItem[]): Promise<FeedbackResult>;
   findByAssertionId(assertionId: string): Promise<StoredDecision | undefined>;
   /** Deletes decisions (with their orders and feedback) received before cutoff; returns how many decisions. */
