@@ -92,6 +92,11 @@ export class HookThreadPool {
     return this.#threads.map((t) => t.worker);
   }
 
+  /** Calls a live thread is working on or has queued (0 for a worker not in the pool). */
+  jobsOn(worker: Worker): number {
+    return this.#threads.find((t) => t.worker === worker)?.jobs.size ?? 0;
+  }
+
   answer(job: NewHookJob): Promise<HookReply> {
     return new Promise((resolve, reject) => {
       this.#dispatch({ message: { ...job, id: this.#nextJobId++ }, retried: false, resolve, reject });
