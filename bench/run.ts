@@ -166,6 +166,7 @@ function scenarios(options: Options, postgresUrl: string | undefined): Scenario[
   const bare: Target = { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' };
   const service: Target = { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' };
   const logOff: Target = { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' };
+  const threadsOff: Target = { kind: 'service', label: 'service (hook threads off)', env: { HOOK_THREADS: '0' }, stdout: 'pipe' };
   const info: Target = { kind: 'service', label: 'service (default config, LOG_LEVEL=info to /dev/null)', env: { LOG_LEVEL: 'info' }, stdout: 'devnull' };
   const r = options.rate;
   const list: Scenario[] = [
@@ -180,6 +181,7 @@ function scenarios(options: Options, postgresUrl: string | undefined): Scenario[
       : []),
     { label: 'service (default config), order-select, max', target: service, hook: 'order-select', load: { kind: 'max' } },
     { label: 'service (decision log off), max', target: logOff, hook: 'order-sign', load: { kind: 'max' }, role: 'store-off' },
+    { label: 'service (hook threads off), max', target: threadsOff, hook: 'order-sign', load: { kind: 'max' } },
     // The decision log's cost at saturation: with few closed-loop connections each one waits for
     // its commit, so the client, not the service, sets the pace; more in flight lets group commit
     // batch. Judged here; the 16-connection rows above show the latency-bound case.
@@ -612,6 +614,7 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
     { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' },
     { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' },
     { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' },
+    { kind: 'service', label: 'service (hook threads off)', env: { HOOK_THREADS: '0' }, stdout: 'pipe' },
     ...(postgres ? [{ kind: 'service' as const, label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgres.url }, stdout: 'pipe' as const }] : []),
   ];
   const loads = [options.connections, SATURATING_CONNECTIONS];
@@ -685,10 +688,12 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
     if (counts) pass &&= ok;
     out(`${label}: median ${(m * 100).toFixed(1)} % (rounds ${values.map((v) => (v * 100).toFixed(0)).join(', ')}; target >= ${target * 100} %): ${verdict(ok)}`);
   };
-  const [floor, service, off, pg] = targets.map((t) => t.label);
-  if (floor && service && off) {
-    judge(`service (default config) / bare floor, ${options.connections} connections`, ratio(service, floor, options.connections), TARGET_RATIO, true);
+  const [floor, service, off, threadsOff, pg] = targets.map((t) => t.label);
+  if (floor && service && off && threadsOff) {
+    for (const connections of loads) judge(`service (default config) / bare floor, ${connections} connections`, ratio(service, floor, connections), TARGET_RATIO, connections === options.connections);
     judge(`service (decision log off) / bare floor, ${options.connections} connections`, ratio(off, floor, options.connections), TARGET_RATIO, false);
+    judge(`service (hook threads off) / bare floor, ${options.connections} connections`, ratio(threadsOff, floor, options.connections), TARGET_RATIO, false);
+    for (const connections of loads) judge(`hook threads on (default) / off, ${connections} connections (throughput gained: > 100 %)`, ratio(service, threadsOff, connections), 1, false);
     for (const connections of loads) judge(`decision log on PGlite / off, ${connections} connections (issue 5)`, ratio(service, off, connections), TARGET_STORE_RATIO, true);
     if (pg) for (const connections of loads) judge(`decision log on PostgreSQL (same machine) / off, ${connections} connections`, ratio(pg, off, connections), TARGET_STORE_RATIO, false);
     // Informational: the service thread's own cost of the log. Where the store's work (PGlite's
