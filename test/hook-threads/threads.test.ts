@@ -102,8 +102,8 @@ describe('hook threads', () => {
     await fhir.close();
   });
 
-  test('HOOK_THREADS defaults to one thread per core beyond the first, at most 4', () => {
-    assert.deepEqual([1, 2, 3, 8, 64].map((cores) => defaultHookThreads(cores)), [0, 1, 2, 4, 4]);
+  test('HOOK_THREADS defaults to one thread per core beyond two, at most 4', () => {
+    assert.deepEqual([1, 2, 3, 4, 6, 64].map((cores) => defaultHookThreads(cores)), [0, 0, 1, 2, 4, 4]);
     assert.equal(loadConfig({ HOOK_THREADS: '0' }).hookThreads, 0);
     assert.throws(() => loadConfig({ HOOK_THREADS: '-1' }), /HOOK_THREADS/);
   });
