@@ -90,7 +90,11 @@ async function killUnderLoad(env: Record<string, string>): Promise<void> {
 
 describe('no acknowledged decision is lost when the process is killed', { timeout: 300_000 }, () => {
   test('embedded PGlite store', async () => {
-    await killUnderLoad({});
+    await killUnderLoad({ HOOK_THREADS: '0' });
+  });
+
+  test('embedded PGlite store, calls answered on hook threads', async () => {
+    await killUnderLoad({ HOOK_THREADS: '2' });
   });
 
   test('PostgreSQL store', { skip: process.env.SKIP_POSTGRES ? 'SKIP_POSTGRES set' : false }, async () => {
