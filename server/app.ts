@@ -70,6 +70,8 @@ export function createApp(deps: AppDeps): Express {
       policies: registry.policies.length,
       services: services.document.services.length,
       decisionLog: store ?? { ok: false, engine: 'off', spooled: 0 },
+      // Fewer running than configured: a thread died and is being replaced.
+      hookThreads: { configured: deps.hookThreads?.size ?? 0, running: deps.hookThreads?.workers.length ?? 0 },
     });
   });
   app.get('/policies/:id', (req, res) => {

@@ -230,6 +230,7 @@ describe('a hook thread that dies', () => {
       while ((pool.workers.length < 2 || pool.workers.includes(victim)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.equal(pool.workers.length, 2);
       assert.ok(!pool.workers.includes(victim));
+      assert.deepEqual((await request(app).get('/health').expect(200)).body.hookThreads, { configured: 2, running: 2 });
       const exit = poolLogs.lines.map((l) => JSON.parse(l) as { msg: string; jobs?: number }).find((l) => l.msg.startsWith('hook thread exited'));
       assert.equal(exit?.jobs, orphaned);
       assert.match(poolLogs.text, /hook thread started again/);
@@ -243,6 +244,7 @@ describe('a hook thread that dies', () => {
     const pool = await HookThreadPool.start(1, { config, root: ROOT }, createLogger('silent'));
     const { app, logs } = testApp({}, { hookThreads: pool });
     await pool.close();
+    assert.deepEqual((await request(app).get('/health').expect(200)).body.hookThreads, { configured: 1, running: 0 });
     const res = await request(app).post(ORDER_SIGN).send(hookRequest(zolgensmaCase()));
     assert.equal(res.status, 200);
     assert.equal(covered(res.body), 'covered');
