@@ -17,7 +17,7 @@ import type { TrustedClient } from './security/trusted-clients.ts';
 import type { DecisionRecord } from './store/types.ts';
 import type { PreparedDecision } from './store/repository.ts';
 import { reviveError, type ErrorSummary, type HookReply } from './hook-threads/messages.ts';
-import { HookThreadsUnavailableError, type HookThreadPool, type NewHookJob } from './hook-threads/pool.ts';
+import { HookThreadsUnavailableError, HookThreadTimeoutError, type HookThreadPool, type NewHookJob } from './hook-threads/pool.ts';
 import type { ServiceConfig } from './config.ts';
 
 /** Receives each decision before its response is sent; the response waits for it (issue: decision log). */
@@ -136,6 +136,8 @@ export function createApp(deps: AppDeps): Express {
     try {
       reply = await pool.answer(job);
     } catch (err) {
+      // A stuck call: the request timeout has normally answered it already.
+      if (err instanceof HookThreadTimeoutError) throw new HttpError(408, { code: 'timeout', diagnostics: err.message });
       if (!(err instanceof HookThreadsUnavailableError)) throw err;
       logger.warn({ reason: err.message }, 'hook call answered on the service thread: no hook thread available');
       return undefined;

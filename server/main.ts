@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     : [];
 
   // Each hook thread builds the same pipeline; a policy or discovery file it cannot load stops startup.
-  const hookThreads = config.hookThreads > 0 ? await HookThreadPool.start(config.hookThreads, { config, root }, logger) : undefined;
+  const hookThreads = config.hookThreads > 0 ? await HookThreadPool.start(config.hookThreads, { config, root }, logger, { jobTimeoutMs: 2 * config.requestTimeoutMs }) : undefined;
 
   const app = createApp({ config, logger, registry, services, clients, ...(recorder ? { recorder } : {}), ...(hookThreads ? { hookThreads } : {}), routers });
   const server = app.listen(config.port, config.host, (error?: Error) => {

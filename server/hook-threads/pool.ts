@@ -11,6 +11,26 @@ export class HookThreadsUnavailableError extends Error {
   }
 }
 
+/**
+ * A job ran past the pool's job timeout: its thread was stopped and replaced, and the job is not
+ * run again anywhere (it may be what stuck the thread). The caller has normally answered already.
+ */
+export class HookThreadTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HookThreadTimeoutError';
+  }
+}
+
+export interface HookThreadPoolOptions {
+  /**
+   * How long one call may hold a thread before the thread is stopped and replaced. Well above the
+   * request timeout: no call that can still be answered runs that long (FHIR queries have their
+   * own, shorter deadline), so this only catches a thread that is stuck.
+   */
+  jobTimeoutMs: number;
+}
+
 export type NewHookJob = Omit<HookJob, 'id'>;
 
 interface Job {
@@ -19,6 +39,8 @@ interface Job {
   retried: boolean;
   resolve: (reply: HookReply) => void;
   reject: (err: Error) => void;
+  /** The watchdog of the thread it is on. */
+  timer?: NodeJS.Timeout;
 }
 
 interface Thread {
@@ -59,6 +81,7 @@ function startThread(data: HookThreadData): Promise<Worker> {
  */
 export class HookThreadPool {
   readonly size: number;
+  readonly #options: HookThreadPoolOptions;
   readonly #data: HookThreadData;
   readonly #logger: Logger;
   readonly #threads: Thread[] = [];
@@ -67,16 +90,17 @@ export class HookThreadPool {
   #restarting = 0;
   #closed = false;
 
-  private constructor(size: number, data: HookThreadData, logger: Logger) {
+  private constructor(size: number, data: HookThreadData, logger: Logger, options: HookThreadPoolOptions) {
     this.size = size;
+    this.#options = options;
     this.#data = data;
     this.#logger = logger;
   }
 
   /** Starts `size` threads; rejects (after stopping the others) if any cannot start. */
-  static async start(size: number, data: HookThreadData, logger: Logger): Promise<HookThreadPool> {
+  static async start(size: number, data: HookThreadData, logger: Logger, options: HookThreadPoolOptions): Promise<HookThreadPool> {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`hook thread pool size must be a positive integer, got ${size}`);
-    const pool = new HookThreadPool(size, data, logger);
+    const pool = new HookThreadPool(size, data, logger, options);
     const started = await Promise.allSettled(Array.from({ length: size }, () => startThread(data)));
     const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {
@@ -118,8 +142,19 @@ export class HookThreadPool {
       job.reject(new HookThreadsUnavailableError('no hook thread is running'));
       return;
     }
-    best.jobs.set(job.message.id, job);
-    best.worker.postMessage(job.message);
+    const thread = best;
+    thread.jobs.set(job.message.id, job);
+    job.timer = setTimeout(() => this.#stuck(thread, job), this.#options.jobTimeoutMs);
+    job.timer.unref();
+    thread.worker.postMessage(job.message);
+  }
+
+  #stuck(thread: Thread, job: Job): void {
+    if (!thread.jobs.delete(job.message.id)) return;
+    this.#logger.error({ ms: this.#options.jobTimeoutMs, threadId: thread.worker.threadId }, 'a hook call held its thread too long; the thread is replaced');
+    job.reject(new HookThreadTimeoutError(`the hook call took longer than ${this.#options.jobTimeoutMs} ms`));
+    // Its other jobs run again elsewhere when the exit is seen (#lost).
+    void thread.worker.terminate();
   }
 
   #adopt(worker: Worker): void {
@@ -129,6 +164,7 @@ export class HookThreadPool {
       const job = thread.jobs.get(reply.id);
       if (!job) return;
       thread.jobs.delete(reply.id);
+      clearTimeout(job.timer);
       job.resolve(reply);
     });
     worker.on('error', (err) => {
@@ -144,6 +180,7 @@ export class HookThreadPool {
     this.#logger.error({ code, jobs: thread.jobs.size }, 'hook thread exited; starting another');
     // Answering is free of side effects until the reply is recorded, so a job can simply run again.
     for (const job of thread.jobs.values()) {
+      clearTimeout(job.timer);
       if (job.retried) {
         job.reject(new HookThreadsUnavailableError('the hook thread running this call exited twice'));
       } else {
@@ -156,7 +193,10 @@ export class HookThreadPool {
   }
 
   #orphan(thread: Thread, why: string): void {
-    for (const job of thread.jobs.values()) job.reject(new HookThreadsUnavailableError(why));
+    for (const job of thread.jobs.values()) {
+      clearTimeout(job.timer);
+      job.reject(new HookThreadsUnavailableError(why));
+    }
     thread.jobs.clear();
   }
 

@@ -93,7 +93,7 @@ describe('hook threads', () => {
 
   before(async () => {
     config = { ...loadConfig({ CDS_BASE_URL: 'http://crd.test', NODE_ENV: 'test' }), logLevel: 'warn' };
-    pool = await HookThreadPool.start(2, { config, root: ROOT }, createLogger('silent'));
+    pool = await HookThreadPool.start(2, { config, root: ROOT }, createLogger('silent'), { jobTimeoutMs: 60_000 });
     fhir = await startFhirServer();
     await fhir.seed(allResources(zolgensmaCase()));
   });
@@ -213,7 +213,7 @@ describe('a hook thread that dies', () => {
   test('its calls run again on another thread, and it is replaced', async () => {
     const config = { ...loadConfig({ CDS_BASE_URL: 'http://crd.test', NODE_ENV: 'test' }), logLevel: 'warn' };
     const poolLogs = new LogCapture();
-    const pool = await HookThreadPool.start(2, { config, root: ROOT }, createLogger('info', poolLogs));
+    const pool = await HookThreadPool.start(2, { config, root: ROOT }, createLogger('info', poolLogs), { jobTimeoutMs: 60_000 });
     try {
       const { app } = testApp({ logLevel: 'warn' }, { hookThreads: pool });
       const body = hookRequest(zolgensmaCase());
@@ -241,7 +241,7 @@ describe('a hook thread that dies', () => {
 
   test('with no thread left, the service thread answers', async () => {
     const config = { ...loadConfig({ CDS_BASE_URL: 'http://crd.test', NODE_ENV: 'test' }), logLevel: 'warn' };
-    const pool = await HookThreadPool.start(1, { config, root: ROOT }, createLogger('silent'));
+    const pool = await HookThreadPool.start(1, { config, root: ROOT }, createLogger('silent'), { jobTimeoutMs: 60_000 });
     const { app, logs } = testApp({}, { hookThreads: pool });
     await pool.close();
     assert.deepEqual((await request(app).get('/health').expect(200)).body.hookThreads, { configured: 1, running: 0 });
@@ -251,8 +251,40 @@ describe('a hook thread that dies', () => {
     assert.match(logs.text, /answered on the service thread/);
   });
 
+  test('a call that holds its thread past the job timeout: the thread is replaced, the call gets a 408, and is not run again', async () => {
+    const config = { ...loadConfig({ CDS_BASE_URL: 'http://crd.test', NODE_ENV: 'test' }), logLevel: 'warn' };
+    const poolLogs = new LogCapture();
+    const pool = await HookThreadPool.start(2, { config, root: ROOT }, createLogger('info', poolLogs), { jobTimeoutMs: 300 });
+    const slow = await startFhirServer();
+    try {
+      const c = zolgensmaCase();
+      await slow.seed(allResources(c));
+      slow.setBehaviour({ delayMs: 1500 });
+      const { app } = testApp({ logLevel: 'warn' }, { hookThreads: pool });
+      const before = [...pool.workers];
+      const res = await request(app).post(ORDER_SIGN).send(hookRequest(c, { prefetch: 'none', fhirServer: slow.baseUrl }));
+      assert.equal(res.status, 408);
+      assert.equal((res.body as { issue: { code: string }[] }).issue[0]!.code, 'timeout');
+      assert.match(poolLogs.text, /held its thread too long/);
+      // Had the call been given to the other thread, it would query the FHIR server again at once.
+      const queriesAt408 = slow.requests.length;
+      const deadline = Date.now() + 30_000;
+      while ((pool.workers.length < 2 || before.every((w) => pool.workers.includes(w))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(pool.workers.length, 2);
+      assert.equal(before.filter((w) => pool.workers.includes(w)).length, 1, 'the stuck thread was replaced, the other kept');
+      assert.equal(slow.requests.length, queriesAt408, 'the timed-out call was not run again');
+      slow.setBehaviour({});
+      const after = await request(app).post(ORDER_SIGN).send(hookRequest(c));
+      assert.equal(after.status, 200);
+      assert.equal(covered(after.body), 'covered');
+    } finally {
+      await pool.close();
+      await slow.close();
+    }
+  });
+
   test('a thread that cannot build its pipeline stops the start with the reason', async () => {
     const config = { ...loadConfig({ CDS_BASE_URL: 'http://crd.test', NODE_ENV: 'test' }), policyDir: path.join(ROOT, 'no-such-policies') };
-    await assert.rejects(HookThreadPool.start(1, { config, root: ROOT }, createLogger('silent')), /hook thread could not start: .*no-such-policies/);
+    await assert.rejects(HookThreadPool.start(1, { config, root: ROOT }, createLogger('silent'), { jobTimeoutMs: 60_000 }), /hook thread could not start: .*no-such-policies/);
   });
 });
