@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps): Express {
       services: services.document.services.length,
       decisionLog: store ?? { ok: false, engine: 'off', spooled: 0 },
       // Fewer running than configured: a thread died and is being replaced.
-      hookThreads: { configured: deps.hookThreads?.size ?? 0, running: deps.hookThreads?.workers.length ?? 0 },
+      hookThreads: { configured: hookThreads?.size ?? 0, running: hookThreads?.workers.length ?? 0 },
     });
   });
   app.get('/policies/:id', (req, res) => {
