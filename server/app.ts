@@ -5,10 +5,9 @@ import type { PolicyRegistry } from '../policies/registry.ts';
 import { HttpError, operationOutcome } from './http/operation-outcome.ts';
 import type { Logger } from './logger.ts';
 import { JSON_TYPES, jsonTextBody } from './http/json-text.ts';
-import { answerHookText, type PipelineDeps } from './pipeline.ts';
+import { answerHookText, configuredPipeline } from './pipeline.ts';
 import type { ServiceCatalog } from './protocol/services.ts';
 import type { HookResponse } from './protocol/types.ts';
-import { HookRequestValidator } from './protocol/validate.ts';
 import { createClientAuthenticator } from './security/client-auth.ts';
 import { createCors } from './security/cors.ts';
 import { bodyErrorHandler, clientErrorHandler, createDraftOrdersLimit, createJsonDepthLimit, requestTimeout } from './security/limits.ts';
@@ -45,19 +44,9 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, registry, services } = deps;
-  const pipeline: PipelineDeps = {
-    registry,
-    services,
-    validator: new HookRequestValidator(config.maxDraftOrders),
-    logger,
-    baseUrl: config.baseUrl,
-    fhirDeadlineMs: config.fhirDeadlineMs,
-    fhirMaxPages: config.fhirMaxPages,
-    now: deps.now ?? (() => new Date()),
-  };
+  const { pipeline, limits: bodyLimits } = configuredPipeline(config, { registry, services, logger, ...(deps.now ? { now: deps.now } : {}) });
   const { recorder, hookThreads } = deps;
   if (hookThreads && recorder && !recorder.recordPrepared) throw new Error('hook threads need a decision recorder that takes prepared decisions (recordPrepared)');
-  const bodyLimits = { maxJsonDepth: config.maxJsonDepth, maxDraftOrders: config.maxDraftOrders };
 
   const app = express();
   app.disable('x-powered-by');

@@ -16,7 +16,8 @@ import { HttpError } from './http/operation-outcome.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceCatalog } from './protocol/services.ts';
 import type { HookRequest, HookResponse } from './protocol/types.ts';
-import type { HookRequestValidator } from './protocol/validate.ts';
+import { HookRequestValidator } from './protocol/validate.ts';
+import type { ServiceConfig } from './config.ts';
 import { isFhirServerAllowed } from './security/fhir-server-guard.ts';
 import { draftOrdersIssue, jsonDepthIssue } from './security/limits.ts';
 import type { TrustedClient } from './security/trusted-clients.ts';
@@ -152,6 +153,29 @@ function evidenceSubset(decisions: PolicyDecision[], gathered: GatherResult, cov
 export interface BodyLimits {
   maxJsonDepth: number;
   maxDraftOrders: number;
+}
+
+/**
+ * The pipeline as the configuration sets it up, built the same way on the service's thread and
+ * on each hook thread (which load their own registry, catalog and logger).
+ */
+export function configuredPipeline(
+  config: ServiceConfig,
+  parts: { registry: PolicyRegistry; services: ServiceCatalog; logger: Logger; now?: () => Date },
+): { pipeline: PipelineDeps; limits: BodyLimits } {
+  return {
+    pipeline: {
+      registry: parts.registry,
+      services: parts.services,
+      validator: new HookRequestValidator(config.maxDraftOrders),
+      logger: parts.logger,
+      baseUrl: config.baseUrl,
+      fhirDeadlineMs: config.fhirDeadlineMs,
+      fhirMaxPages: config.fhirMaxPages,
+      now: parts.now ?? (() => new Date()),
+    },
+    limits: { maxJsonDepth: config.maxJsonDepth, maxDraftOrders: config.maxDraftOrders },
+  };
 }
 
 /**

@@ -6,9 +6,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadPolicyRegistry } from '../../policies/registry.ts';
 import { HttpError } from '../http/operation-outcome.ts';
 import { createLogger } from '../logger.ts';
-import { answerHookText, type BodyLimits, type PipelineDeps } from '../pipeline.ts';
+import { answerHookText, configuredPipeline, type BodyLimits, type PipelineDeps } from '../pipeline.ts';
 import { ServiceCatalog } from '../protocol/services.ts';
-import { HookRequestValidator } from '../protocol/validate.ts';
 import { prepareDecision } from '../store/repository.ts';
 import { normalizeRecord } from '../store/validate.ts';
 import { summariseError, type HookJob, type HookReply, type HookThreadData, type ThreadStatus } from './messages.ts';
@@ -34,18 +33,12 @@ async function answer(pipeline: PipelineDeps, limits: BodyLimits, job: HookJob):
 
 try {
   const { config, root } = workerData as HookThreadData;
-  const pipeline: PipelineDeps = {
+  const { pipeline, limits } = configuredPipeline(config, {
     registry: loadPolicyRegistry(config.policyDir),
     services: new ServiceCatalog(path.join(root, 'cds-services.json')),
-    validator: new HookRequestValidator(config.maxDraftOrders),
     // Straight to stdout's file descriptor, as the service's thread logs, with the same redaction.
     logger: createLogger(config.logLevel),
-    baseUrl: config.baseUrl,
-    fhirDeadlineMs: config.fhirDeadlineMs,
-    fhirMaxPages: config.fhirMaxPages,
-    now: () => new Date(),
-  };
-  const limits: BodyLimits = { maxJsonDepth: config.maxJsonDepth, maxDraftOrders: config.maxDraftOrders };
+  });
   port.on('message', (job: HookJob) => {
     void answer(pipeline, limits, job).then((reply) => port.postMessage(reply));
   });
