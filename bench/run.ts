@@ -294,6 +294,20 @@ async function waitForHealth(port: number, child: ChildProcess, stderr: () => st
   throw new Error(`/health did not answer within 60 s:\n${stderr()}`);
 }
 
+/**
+ * The Node flags `npm start` gives the service (package.json's start script, `node <flags>
+ * server/main.ts`): every target is started with them, so the bench measures what `npm start` runs.
+ */
+function startNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts?: { start?: unknown } };
+  const words = typeof pkg.scripts?.start === 'string' ? pkg.scripts.start.trim().split(/\s+/) : [];
+  if (words[0] !== 'node' || words.at(-1) !== 'server/main.ts' || !words.includes('tsx')) {
+    throw new Error(`package.json's start script is not "node <flags> server/main.ts" with tsx: ${String(pkg.scripts?.start)}`);
+  }
+  return words.slice(1, -1);
+}
+const START_NODE_FLAGS = startNodeFlags();
+
 async function startTarget(target: Target, options: Options, profileDir: string | undefined, dataDir: string): Promise<Running> {
   const port = await freePort();
   const script = target.kind === 'bare' ? path.join(ROOT, 'bench', 'bare-server.ts') : path.join(ROOT, 'server', 'main.ts');
@@ -311,8 +325,8 @@ async function startTarget(target: Target, options: Options, profileDir: string 
   if (profiling) env.BENCH_SOURCES_DIR = path.join(profileDir, 'sources');
   const args = [
     ...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-    '--import',
-    'tsx',
+    // The floor runs with the same Node flags as the service, so the ratio compares code, not tuning.
+    ...START_NODE_FLAGS,
     ...(profiling ? ['--import', path.join(ROOT, 'bench', 'capture-sources.ts')] : []),
     script,
   ];
@@ -621,13 +635,16 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
   const rounds = Math.round(positive('BENCH_ROUNDS', process.env.BENCH_ROUNDS, 5));
   const seconds = (argValue('seconds') ?? process.env.BENCH_SECONDS) !== undefined ? options.seconds : 5;
   const postgres = startBenchPostgres(out);
-  const targets: Target[] = [
+  const candidates: Target[] = [
     { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' },
     { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' },
     { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' },
     threadsAlternative(),
     ...(postgres ? [{ kind: 'service' as const, label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgres.url }, stdout: 'pipe' as const }] : []),
+    ...extraTargets().map((extra): Target => ({ kind: 'service', label: extra.label, env: extra.env, stdout: 'pipe' })),
   ];
+  // --only keeps the floor and the default config, plus the other targets whose label matches.
+  const targets = candidates.filter((t, i) => i < 2 || options.only === undefined || t.label.includes(options.only));
   const loads = [options.connections, SATURATING_CONNECTIONS];
   out(`paired rounds: ${rounds} rounds x ${loads.join(' and ')} connections x ${targets.length} targets, ${seconds} s each, order rotating`);
   const cleanup: string[] = [];
@@ -699,14 +716,21 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
     if (counts) pass &&= ok;
     out(`${label}: median ${(m * 100).toFixed(1)} % (rounds ${values.map((v) => (v * 100).toFixed(0)).join(', ')}; target >= ${target * 100} %): ${verdict(ok)}`);
   };
-  const [floor, service, off, threadsOther, pg] = targets.map((t) => t.label);
-  if (floor && service && off && threadsOther) {
+  const labels = targets.map((t) => t.label);
+  const [floor, service] = labels;
+  const others = labels.slice(2);
+  const off = others.find((l) => l === 'service (decision log off)');
+  const pg = others.find((l) => l === 'service (decision log on PostgreSQL)');
+  if (floor && service) {
     for (const connections of loads) judge(`service (default config) / bare floor, ${connections} connections`, ratio(service, floor, connections), TARGET_RATIO, connections === options.connections);
-    judge(`service (decision log off) / bare floor, ${options.connections} connections`, ratio(off, floor, options.connections), TARGET_RATIO, false);
-    judge(`${threadsOther} / bare floor, ${options.connections} connections`, ratio(threadsOther, floor, options.connections), TARGET_RATIO, false);
-    for (const connections of loads) judge(`${threadsOther} / default config, ${connections} connections`, ratio(threadsOther, service, connections), 1, false);
-    for (const connections of loads) judge(`decision log on PGlite / off, ${connections} connections (issue 5)`, ratio(service, off, connections), TARGET_STORE_RATIO, true);
-    if (pg) for (const connections of loads) judge(`decision log on PostgreSQL (same machine) / off, ${connections} connections`, ratio(pg, off, connections), TARGET_STORE_RATIO, false);
+    // Every other configuration against the floor and against the default, so an alternative (the
+    // other hook-thread setting, a BENCH_EXTRA) is judged within the same rounds.
+    for (const other of others) {
+      judge(`${other} / bare floor, ${options.connections} connections`, ratio(other, floor, options.connections), TARGET_RATIO, false);
+      if (other !== off && other !== pg) for (const connections of loads) judge(`${other} / default config, ${connections} connections`, ratio(other, service, connections), 1, false);
+    }
+    if (off) for (const connections of loads) judge(`decision log on PGlite / off, ${connections} connections (issue 5)`, ratio(service, off, connections), TARGET_STORE_RATIO, true);
+    if (pg && off) for (const connections of loads) judge(`decision log on PostgreSQL (same machine) / off, ${connections} connections`, ratio(pg, off, connections), TARGET_STORE_RATIO, false);
     // Informational: the service thread's own cost of the log. Where the store's work (PGlite's
     // worker, or a PostgreSQL server) has a core of its own, this ratio bounds the throughput cost.
     const mainMs = (label: string, connections: number): number | undefined => {
@@ -714,7 +738,7 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
       return values.length > 0 ? median(values) : undefined;
     };
     for (const [label, name] of [[service, 'PGlite'], [pg, 'PostgreSQL']] as const) {
-      if (!label) continue;
+      if (!label || !off) continue;
       for (const connections of loads) {
         const on = mainMs(label, connections);
         const without = mainMs(off, connections);
