@@ -20,7 +20,9 @@
  *                           without its decision log (and on PostgreSQL unless BENCH_POSTGRES=off) run side by
  *                           side and are measured in alternating rounds (BENCH_ROUNDS, default 5, of --seconds,
  *                           default 5 here, at 16 and at 64 connections); each ratio is the median of the
- *                           per-round ratios, so a slow phase of the shared machine hits both sides of a ratio
+ *                           per-round ratios, so a slow phase of the shared machine hits both sides of a ratio;
+ *                           BENCH_EXTRA targets join the rounds, and --only keeps the floor, the default config
+ *                           and the targets whose label contains TEXT
  *   --json=FILE             also write the results as JSON
  *   --strict                BENCH_STRICT=1: exit 1 when a target is missed (always: when a run got non-2xx)
  *   BENCH_QUIET_WAIT=S      before each scenario wait up to S seconds (default 60, 0: never) for the
