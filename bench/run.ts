@@ -165,14 +165,15 @@ function isExtraTarget(value: unknown): value is ExtraTarget {
   );
 }
 
-function extraTargets(): ExtraTarget[] {
+/** BENCH_EXTRA's service configurations, as targets. */
+function extraTargets(): Target[] {
   const raw = process.env.BENCH_EXTRA;
   if (!raw) return [];
   const parsed: unknown = JSON.parse(raw);
   if (!Array.isArray(parsed) || !parsed.every(isExtraTarget)) {
     throw new Error('BENCH_EXTRA must be a JSON array of {"label": string, "env": {NAME: string}}');
   }
-  return parsed;
+  return parsed.map((extra) => ({ kind: 'service', label: extra.label, env: extra.env, stdout: 'pipe' }));
 }
 
 function scenarios(options: Options, postgresUrl: string | undefined): Scenario[] {
@@ -210,10 +211,9 @@ function scenarios(options: Options, postgresUrl: string | undefined): Scenario[
     list.push({ label: `service (decision log on PostgreSQL), max, ${SATURATING_CONNECTIONS} connections`, target: pg, hook: 'order-sign', load: { kind: 'max', connections: SATURATING_CONNECTIONS }, role: 'store-postgres-saturated' });
   }
   if (options.infoLog) list.push({ label: 'service (LOG_LEVEL=info to /dev/null), max', target: info, hook: 'order-sign', load: { kind: 'max' }, role: 'info' });
-  for (const extra of extraTargets()) {
-    const target: Target = { kind: 'service', label: extra.label, env: extra.env, stdout: 'pipe' };
-    list.push({ label: `${extra.label}, max`, target, hook: 'order-sign', load: { kind: 'max' } });
-    list.push({ label: `${extra.label}, ${r}/s paced`, target, hook: 'order-sign', load: { kind: 'paced', rate: r } });
+  for (const target of extraTargets()) {
+    list.push({ label: `${target.label}, max`, target, hook: 'order-sign', load: { kind: 'max' } });
+    list.push({ label: `${target.label}, ${r}/s paced`, target, hook: 'order-sign', load: { kind: 'paced', rate: r } });
   }
   const only = options.only;
   return only ? list.filter((s) => s.label.includes(only)) : list;
@@ -637,16 +637,15 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
   const rounds = Math.round(positive('BENCH_ROUNDS', process.env.BENCH_ROUNDS, 5));
   const seconds = (argValue('seconds') ?? process.env.BENCH_SECONDS) !== undefined ? options.seconds : 5;
   const postgres = startBenchPostgres(out);
-  const candidates: Target[] = [
-    { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' },
-    { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' },
-    { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' },
-    threadsAlternative(),
-    ...(postgres ? [{ kind: 'service' as const, label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgres.url }, stdout: 'pipe' as const }] : []),
-    ...extraTargets().map((extra): Target => ({ kind: 'service', label: extra.label, env: extra.env, stdout: 'pipe' })),
-  ];
+  const floorTarget: Target = { kind: 'bare', label: 'bare Express floor', env: {}, stdout: 'pipe' };
+  const serviceTarget: Target = { kind: 'service', label: 'service (default config)', env: {}, stdout: 'pipe' };
+  const offTarget: Target = { kind: 'service', label: 'service (decision log off)', env: { DECISION_LOG: 'off' }, stdout: 'pipe' };
+  const pgTarget: Target | undefined = postgres && { kind: 'service', label: 'service (decision log on PostgreSQL)', env: { DATABASE_URL: postgres.url }, stdout: 'pipe' };
   // --only keeps the floor and the default config, plus the other targets whose label matches.
-  const targets = candidates.filter((t, i) => i < 2 || options.only === undefined || t.label.includes(options.only));
+  const others = [offTarget, threadsAlternative(), ...(pgTarget ? [pgTarget] : []), ...extraTargets()].filter(
+    (t) => options.only === undefined || t.label.includes(options.only),
+  );
+  const targets = [floorTarget, serviceTarget, ...others];
   const loads = [options.connections, SATURATING_CONNECTIONS];
   out(`paired rounds: ${rounds} rounds x ${loads.join(' and ')} connections x ${targets.length} targets, ${seconds} s each, order rotating`);
   const cleanup: string[] = [];
@@ -718,35 +717,32 @@ async function pairedMain(options: Options, bodies: Bodies, out: (s?: string) =>
     if (counts) pass &&= ok;
     out(`${label}: median ${(m * 100).toFixed(1)} % (rounds ${values.map((v) => (v * 100).toFixed(0)).join(', ')}; target >= ${target * 100} %): ${verdict(ok)}`);
   };
-  const labels = targets.map((t) => t.label);
-  const [floor, service] = labels;
-  const others = labels.slice(2);
-  const off = others.find((l) => l === 'service (decision log off)');
-  const pg = others.find((l) => l === 'service (decision log on PostgreSQL)');
-  if (floor && service) {
-    for (const connections of loads) judge(`service (default config) / bare floor, ${connections} connections`, ratio(service, floor, connections), TARGET_RATIO, connections === options.connections);
-    // Every other configuration against the floor and against the default, so an alternative (the
-    // other hook-thread setting, a BENCH_EXTRA) is judged within the same rounds.
-    for (const other of others) {
-      judge(`${other} / bare floor, ${options.connections} connections`, ratio(other, floor, options.connections), TARGET_RATIO, false);
-      if (other !== off && other !== pg) for (const connections of loads) judge(`${other} / default config, ${connections} connections`, ratio(other, service, connections), 1, false);
-    }
-    if (off) for (const connections of loads) judge(`decision log on PGlite / off, ${connections} connections (issue 5)`, ratio(service, off, connections), TARGET_STORE_RATIO, true);
-    if (pg && off) for (const connections of loads) judge(`decision log on PostgreSQL (same machine) / off, ${connections} connections`, ratio(pg, off, connections), TARGET_STORE_RATIO, false);
-    // Informational: the service thread's own cost of the log. Where the store's work (PGlite's
-    // worker, or a PostgreSQL server) has a core of its own, this ratio bounds the throughput cost.
-    const mainMs = (label: string, connections: number): number | undefined => {
-      const values = (samples.get(key(label, connections)) ?? []).flatMap((x) => (x.mainThreadMsPerRequest !== undefined ? [x.mainThreadMsPerRequest] : []));
-      return values.length > 0 ? median(values) : undefined;
-    };
-    for (const [label, name] of [[service, 'PGlite'], [pg, 'PostgreSQL']] as const) {
-      if (!label || !off) continue;
-      for (const connections of loads) {
-        const on = mainMs(label, connections);
-        const without = mainMs(off, connections);
-        if (on !== undefined && without !== undefined && on > 0) {
-          out(`service thread CPU per request, decision log on ${name} vs off, ${connections} connections: ${on.toFixed(2)} ms vs ${without.toFixed(2)} ms = ${((without / on) * 100).toFixed(1)} % (the throughput kept where the store's own work has a core to itself)`);
-        }
+  const floor = floorTarget.label;
+  const service = serviceTarget.label;
+  const off = others.includes(offTarget) ? offTarget.label : undefined;
+  const pg = pgTarget && others.includes(pgTarget) ? pgTarget.label : undefined;
+  for (const connections of loads) judge(`service (default config) / bare floor, ${connections} connections`, ratio(service, floor, connections), TARGET_RATIO, connections === options.connections);
+  // Every other configuration against the floor and against the default, so an alternative (the
+  // other hook-thread setting, a BENCH_EXTRA) is judged within the same rounds.
+  for (const { label: other } of others) {
+    judge(`${other} / bare floor, ${options.connections} connections`, ratio(other, floor, options.connections), TARGET_RATIO, false);
+    if (other !== off && other !== pg) for (const connections of loads) judge(`${other} / default config, ${connections} connections`, ratio(other, service, connections), 1, false);
+  }
+  if (off) for (const connections of loads) judge(`decision log on PGlite / off, ${connections} connections (issue 5)`, ratio(service, off, connections), TARGET_STORE_RATIO, true);
+  if (pg && off) for (const connections of loads) judge(`decision log on PostgreSQL (same machine) / off, ${connections} connections`, ratio(pg, off, connections), TARGET_STORE_RATIO, false);
+  // Informational: the service thread's own cost of the log. Where the store's work (PGlite's
+  // worker, or a PostgreSQL server) has a core of its own, this ratio bounds the throughput cost.
+  const mainMs = (label: string, connections: number): number | undefined => {
+    const values = (samples.get(key(label, connections)) ?? []).flatMap((x) => (x.mainThreadMsPerRequest !== undefined ? [x.mainThreadMsPerRequest] : []));
+    return values.length > 0 ? median(values) : undefined;
+  };
+  for (const [label, name] of [[service, 'PGlite'], [pg, 'PostgreSQL']] as const) {
+    if (!label || !off) continue;
+    for (const connections of loads) {
+      const on = mainMs(label, connections);
+      const without = mainMs(off, connections);
+      if (on !== undefined && without !== undefined && on > 0) {
+        out(`service thread CPU per request, decision log on ${name} vs off, ${connections} connections: ${on.toFixed(2)} ms vs ${without.toFixed(2)} ms = ${((without / on) * 100).toFixed(1)} % (the throughput kept where the store's own work has a core to itself)`);
       }
     }
   }
